@@ -1,0 +1,1 @@
+//! Encrypted profile store (in progress).
