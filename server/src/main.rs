@@ -1,1 +1,123 @@
-fn main() {}
+//! `sotto-relay`: the command line around [`sotto_server::run`].
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use sotto_proto::{Host, RelayAddress};
+use sotto_server::store::{MemoryKv, MemoryStore, SledKv, SledStore, Store};
+use sotto_server::tls::Identity;
+use sotto_server::{Limits, RelayConfig};
+
+/// The sled database's directory inside the data directory.
+const DB_DIR: &str = "db";
+
+/// Forwards sealed, fixed-size cells between anonymous mailboxes.
+#[derive(Parser)]
+#[command(name = "sotto-relay", version)]
+struct Args {
+    /// Address and port to listen on.
+    #[arg(long, default_value = "0.0.0.0:7443")]
+    listen: SocketAddr,
+    /// Host name or IP address clients should use (printed in the relay address).
+    #[arg(long)]
+    advertise: Option<String>,
+    /// Directory for the relay's key, certificate and database.
+    #[arg(long, required_unless_present = "ephemeral", conflicts_with = "ephemeral")]
+    data: Option<PathBuf>,
+    /// Keep everything in memory; write no file at all.
+    #[arg(long)]
+    ephemeral: bool,
+    /// TOML file overriding limits (see docs/PROTOCOL.md for the keys).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Log level for the relay's own events (dependencies stay at warn).
+    #[arg(long, default_value = "info")]
+    log_level: String,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt().with_env_filter(sotto_server::log::filter(&args.log_level)).with_writer(std::io::stderr).init();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(start(args))
+}
+
+async fn start(args: Args) -> Result<()> {
+    let limits = match &args.config {
+        Some(path) => Limits::from_file(path)?,
+        None => Limits::default(),
+    };
+    let host = advertised_host(&args)?;
+    let host_name = host.to_connect_string();
+    let identity = match &args.data {
+        Some(dir) if !args.ephemeral => Identity::load_or_create(dir, &host_name)?,
+        _ => Identity::generate(&host_name)?,
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let port = listener.local_addr()?.port();
+    let address = RelayAddress { host, port, pin: Some(identity.pin()) };
+    let mut config = RelayConfig::new(identity);
+    config.limits = limits;
+
+    // The address is the only line on stdout, so scripts can read it.
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{address}")?;
+    out.flush()?;
+    drop(out);
+
+    match &args.data {
+        Some(dir) if !args.ephemeral => {
+            let store = Arc::new(SledStore::new(SledKv::open(&dir.join(DB_DIR))?));
+            serve(listener, config, store).await
+        }
+        _ => serve(listener, config, Arc::new(MemoryStore::new(MemoryKv::new()))).await,
+    }
+}
+
+async fn serve<S: Store>(listener: tokio::net::TcpListener, config: RelayConfig, store: Arc<S>) -> Result<()> {
+    sotto_server::run(listener, config, store, shutdown_signal()).await?;
+    Ok(())
+}
+
+fn advertised_host(args: &Args) -> Result<Host> {
+    if let Some(h) = &args.advertise {
+        let probe: RelayAddress = format!("sotto://{h}:1").parse().with_context(|| format!("--advertise {h} is not a host name or IP address"))?;
+        return Ok(probe.host);
+    }
+    let ip = args.listen.ip();
+    if ip.is_unspecified() {
+        bail!("--listen {} is every interface: say which host clients should use with --advertise HOST", args.listen);
+    }
+    Ok(match ip {
+        std::net::IpAddr::V4(v4) => Host::Ipv4(v4),
+        std::net::IpAddr::V6(v6) => Host::Ipv6(v6),
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
 
@@ -139,9 +140,7 @@ impl EncryptedStore {
         params: KdfParams,
     ) -> Result<EncryptedStore, StoreError> {
         let keys = master.derive_subkeys()?;
-        // sled's own compression stays off (its default): compressed plaintext does not
-        // exist here, and compressing ciphertext would gain nothing.
-        let db = sled::Config::new().path(dir.join(DB_DIR)).open()?;
+        let db = open_sled(dir)?;
         Ok(EncryptedStore {
             dir: dir.to_path_buf(),
             db,
@@ -251,6 +250,37 @@ impl EncryptedStore {
             self.keys.index.expose_for_tests().to_vec(),
         ]
     }
+}
+
+/// How long `open` waits for sled's file lock before reporting [`StoreError::Locked`].
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Opens the database, waiting briefly for its lock: after a `Db` is dropped, sled's
+/// background I/O threads can hold the lock file for a few more milliseconds, so an
+/// immediate reopen in the same process would otherwise fail at random.
+fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
+    // sled's own compression stays off (its default): it would only see ciphertext.
+    let config = sled::Config::new().path(dir.join(DB_DIR));
+    let deadline = Instant::now() + LOCK_WAIT;
+    let mut delay = Duration::from_millis(2);
+    loop {
+        match config.open() {
+            Ok(db) => return Ok(db),
+            Err(e) if is_lock_error(&e) => {
+                if Instant::now() >= deadline {
+                    return Err(StoreError::Locked(dir.to_path_buf()));
+                }
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_millis(50));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// sled (pinned at 0.34.7) reports a held lock only as this message.
+fn is_lock_error(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
 }
 
 fn value_aad(sk: &[u8]) -> Vec<u8> {

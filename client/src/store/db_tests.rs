@@ -41,7 +41,10 @@ fn create_open_round_trip() {
     }
     let s = EncryptedStore::open(&dir, b"correct horse").unwrap();
     assert_eq!(s.kdf_params(), params());
-    assert_eq!(&**s.get(Table::Meta, b"greeting").unwrap().unwrap(), b"hello");
+    assert_eq!(
+        &**s.get(Table::Meta, b"greeting").unwrap().unwrap(),
+        b"hello"
+    );
     assert_eq!(&**s.get(Table::Messages, b"m1").unwrap().unwrap(), b"first");
     // Same key, other table: a different record.
     assert!(s.get(Table::Contacts, b"m1").unwrap().is_none());
@@ -83,7 +86,11 @@ fn wrong_passphrase_is_typed_and_changes_nothing() {
         EncryptedStore::open(&dir, b""),
         Err(StoreError::WrongPassphrase)
     ));
-    assert_eq!(snapshot(&dir), before, "a failed open must not touch the disk");
+    assert_eq!(
+        snapshot(&dir),
+        before,
+        "a failed open must not touch the disk"
+    );
     let s = EncryptedStore::open(&dir, b"right").unwrap();
     assert_eq!(&**s.get(Table::Contacts, b"k").unwrap().unwrap(), b"v");
 }
@@ -129,7 +136,10 @@ fn value_moved_to_another_key_or_table_is_tampered() {
     t.commit().unwrap();
 
     let raw = s.raw_db();
-    let alice_sealed = raw.get(stored_key(Table::Contacts, b"alice")).unwrap().unwrap();
+    let alice_sealed = raw
+        .get(stored_key(Table::Contacts, b"alice"))
+        .unwrap()
+        .unwrap();
     // Same table, another key.
     raw.insert(stored_key(Table::Contacts, b"bob"), alice_sealed.clone())
         .unwrap();
@@ -169,7 +179,10 @@ fn flipped_byte_is_tampered_everywhere() {
         bad[i] ^= 0x01;
         s.raw_db().insert(&sk, bad).unwrap();
         assert!(
-            matches!(s.get(Table::Messages, b"m"), Err(StoreError::Tampered { .. })),
+            matches!(
+                s.get(Table::Messages, b"m"),
+                Err(StoreError::Tampered { .. })
+            ),
             "flip at byte {i} went unnoticed"
         );
     }
@@ -266,4 +279,15 @@ fn index_key_is_keyed_per_profile_and_table() {
     assert_eq!(ka, a.index_key(Table::Contacts, b"Gulnara"));
     assert_ne!(ka, b.index_key(Table::Contacts, b"Gulnara"));
     assert_ne!(ka, a.index_key(Table::Conversations, b"Gulnara"));
+}
+
+#[test]
+fn opening_an_open_profile_reports_locked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let _first = EncryptedStore::create(&dir, b"pw", params()).unwrap();
+    assert!(matches!(
+        EncryptedStore::open(&dir, b"pw"),
+        Err(StoreError::Locked(_))
+    ));
 }

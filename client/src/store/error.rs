@@ -33,6 +33,10 @@ pub enum StoreError {
     #[error("no profile found in {}", .0.display())]
     NoProfile(PathBuf),
 
+    /// The profile is already open (in this or another program).
+    #[error("the profile in {} is already open", .0.display())]
+    Locked(PathBuf),
+
     /// `create` was pointed at a directory that already holds a profile; it is left untouched.
     #[error("a profile already exists in {}", .0.display())]
     AlreadyExists(PathBuf),
@@ -77,6 +81,14 @@ pub enum StoreError {
     /// The profile has no local identity yet (see `signal::init_identity`).
     #[error("the profile has no identity key yet")]
     NoIdentity,
+
+    /// The profile already has a local identity; replacing it would break every session.
+    #[error("the profile already has an identity key")]
+    IdentityExists,
+
+    /// No unused prekey id could be found (the id space is practically exhausted).
+    #[error("no free prekey id")]
+    NoFreePreKeyId,
 
     /// The store's transaction cell was borrowed re-entrantly (a programming error).
     #[error("the store transaction is already in use")]

@@ -226,15 +226,24 @@ mod tests {
         ));
         let mut bad_magic = bytes.clone();
         bad_magic[0] ^= 1;
-        assert!(matches!(Header::parse(&bad_magic), Err(StoreError::CorruptHeader(_))));
+        assert!(matches!(
+            Header::parse(&bad_magic),
+            Err(StoreError::CorruptHeader(_))
+        ));
         // A header demanding absurd memory is refused before any Argon2 work.
         let mut greedy = bytes.clone();
         greedy[10..14].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(matches!(Header::parse(&greedy), Err(StoreError::CorruptHeader(_))));
+        assert!(matches!(
+            Header::parse(&greedy),
+            Err(StoreError::CorruptHeader(_))
+        ));
         // Changed parameters still parse, but no longer unwrap: they are authenticated.
         let mut changed = bytes.clone();
         changed[14..18].copy_from_slice(&2u32.to_le_bytes());
         let h2 = Header::parse(&changed).unwrap();
-        assert!(matches!(h2.unwrap_master(b"pw"), Err(StoreError::WrongPassphrase)));
+        assert!(matches!(
+            h2.unwrap_master(b"pw"),
+            Err(StoreError::WrongPassphrase)
+        ));
     }
 }

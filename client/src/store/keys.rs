@@ -179,7 +179,9 @@ impl MasterKey {
         let plain = aead_open(&kek.0, nonce, aad, wrapped).ok_or(StoreError::WrongPassphrase)?;
         let mut key = MasterKey([0u8; KEY_LEN]);
         if plain.len() != KEY_LEN {
-            return Err(StoreError::CorruptHeader("wrapped key has the wrong length"));
+            return Err(StoreError::CorruptHeader(
+                "wrapped key has the wrong length",
+            ));
         }
         key.0.copy_from_slice(&plain);
         Ok(key)
@@ -301,7 +303,8 @@ mod tests {
         let salt = random_salt().unwrap();
         let nonce = [7u8; NONCE_LEN];
         let wrapped = mk.wrap(b"pass", &salt, &params, &nonce, b"hdr").unwrap();
-        let back = MasterKey::unwrap_with(b"pass", &salt, &params, &nonce, b"hdr", &wrapped).unwrap();
+        let back =
+            MasterKey::unwrap_with(b"pass", &salt, &params, &nonce, b"hdr", &wrapped).unwrap();
         assert_eq!(back.expose_for_tests(), mk.expose_for_tests());
         assert!(matches!(
             MasterKey::unwrap_with(b"pasS", &salt, &params, &nonce, b"hdr", &wrapped),
@@ -319,7 +322,10 @@ mod tests {
         let mk = MasterKey::generate().unwrap();
         let sk = mk.derive_subkeys().unwrap();
         assert_ne!(sk.seal.expose_for_tests(), mk.expose_for_tests());
-        assert_ne!(&sk.index.expose_for_tests()[..KEY_LEN], sk.seal.expose_for_tests());
+        assert_ne!(
+            &sk.index.expose_for_tests()[..KEY_LEN],
+            sk.seal.expose_for_tests()
+        );
         assert_ne!(sk.index.hash(1, b"alice"), sk.index.hash(2, b"alice"));
         assert_eq!(sk.index.hash(1, b"alice"), sk.index.hash(1, b"alice"));
     }
@@ -332,7 +338,10 @@ mod tests {
             m_cost_kib: u32::MAX,
             ..KdfParams::production()
         };
-        assert!(matches!(huge.validate(), Err(StoreError::InvalidKdfParams(_))));
+        assert!(matches!(
+            huge.validate(),
+            Err(StoreError::InvalidKdfParams(_))
+        ));
         let zero = KdfParams {
             t_cost: 0,
             ..KdfParams::production()

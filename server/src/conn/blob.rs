@@ -1,0 +1,59 @@
+//! Blob commands: create, upload chunk by chunk (resumable), and download.
+
+use rand::RngCore;
+use sotto_proto::{BlobReadId, BlobWriteId, Chunk, ErrorCode, Response};
+
+use super::{Connection, store_error};
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+
+/// Times fresh blob ids are drawn again after a collision.
+const ID_ATTEMPTS: usize = 3;
+
+impl<S: Store> Connection<S> {
+    pub(super) async fn blob_create(&mut self, size: u64) -> Response {
+        if size > self.shared.limits.max_blob_size {
+            return Response::Error(ErrorCode::TooLarge);
+        }
+        let expires = self.today().saturating_add(self.shared.limits.blob_ttl_days());
+        for _ in 0..ID_ATTEMPTS {
+            let (mut w, mut r) = ([0u8; 24], [0u8; 24]);
+            rand::rng().fill_bytes(&mut w);
+            rand::rng().fill_bytes(&mut r);
+            let (write_id, read_id) = (BlobWriteId(w), BlobReadId(r));
+            match self.shared.store.blob_create(write_id, read_id, size, expires, self.quotas()).await {
+                Ok(()) => return Response::BlobCreated { write_id, read_id },
+                Err(StoreError::Duplicate) => continue,
+                Err(e) => return store_error(&e),
+            }
+        }
+        Response::Error(ErrorCode::Internal)
+    }
+
+    pub(super) async fn blob_put(&mut self, write_id: BlobWriteId, offset: u64, data: Chunk) -> Response {
+        match self.shared.store.blob_put(write_id, offset, data).await {
+            Ok(p) => {
+                Metrics::inc(&self.shared.metrics.blob_chunks_stored);
+                Response::BlobStatus { received: p.received, size: p.size }
+            }
+            Err(e) => store_error(&e),
+        }
+    }
+
+    pub(super) async fn blob_status(&mut self, write_id: BlobWriteId) -> Response {
+        match self.shared.store.blob_status(write_id).await {
+            Ok(p) => Response::BlobStatus { received: p.received, size: p.size },
+            Err(e) => store_error(&e),
+        }
+    }
+
+    pub(super) async fn blob_get(&mut self, read_id: BlobReadId, offset: u64) -> Response {
+        match self.shared.store.blob_get(read_id, offset).await {
+            Ok((size, data)) => {
+                Metrics::inc(&self.shared.metrics.blob_chunks_served);
+                Response::BlobData { offset, size, data }
+            }
+            Err(e) => store_error(&e),
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! One client connection: handshake, then a loop over frames in, wake-ups from the hub,
+//! sends finishing on disk, the idle timer and shutdown.
+//!
+//! - [`handshake`]: TLS 1.3 and the WebSocket upgrade, within the handshake time-out.
+//! - [`mailbox`]: create, secure, subscribe, ack, delete, and pushing deliveries.
+//! - [`send`]: queueing envelopes.
+//! - [`blob`]: blob upload and download.
+//!
+//! Requests are handled in order, except sends: each waits for the disk concurrently
+//! (up to a limit), so one connection can keep many sends in flight while group commit
+//! batches their syncs.
+
+mod blob;
+pub(crate) mod handshake;
+mod mailbox;
+mod send;
+
+use std::collections::{BTreeSet, HashMap};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use futures_util::stream::FuturesUnordered;
+use futures_util::{SinkExt, StreamExt};
+use rand::RngCore;
+use sotto_proto::limits::CELL_SIZE;
+use sotto_proto::{ClientFrame, ErrorCode, Nonce, PublicKey, Push, RecvId, Request, Response, ServerFrame};
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, watch};
+use tokio::time::{sleep_until, timeout};
+use tokio_rustls::TlsAcceptor;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::clock::Clock;
+use crate::config::Limits;
+use crate::hub::{Hub, Inbox};
+use crate::metrics::Metrics;
+use crate::ratelimit::TokenBucket;
+use crate::store::{Quotas, Store};
+
+pub use handshake::WS_PATH;
+
+type Ws = WebSocketStream<tokio_rustls::server::TlsStream<TcpStream>>;
+type SendFuture = Pin<Box<dyn Future<Output = (u32, Response)> + Send>>;
+
+/// Malformed frames in a row after which the connection is closed: a peer that sends
+/// garbage this often is not a client that can recover.
+pub const MAX_MALFORMED_IN_A_ROW: u32 = 8;
+
+/// What every connection shares.
+pub(crate) struct Shared<S> {
+    pub store: Arc<S>,
+    pub limits: Limits,
+    pub clock: Arc<dyn Clock>,
+    pub hub: Hub,
+    pub metrics: Arc<Metrics>,
+    pub next_conn: AtomicU64,
+}
+
+/// Serves one accepted TCP connection to its end.
+pub(crate) async fn serve<S: Store>(
+    tcp: TcpStream,
+    tls: TlsAcceptor,
+    shared: Arc<Shared<S>>,
+    shutdown: watch::Receiver<bool>,
+    _permit: OwnedSemaphorePermit,
+) {
+    let ws = match timeout(shared.limits.handshake_timeout, handshake::accept(tcp, tls)).await {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(())) | Err(_) => {
+            Metrics::inc(&shared.metrics.handshakes_failed);
+            return;
+        }
+    };
+    Metrics::inc(&shared.metrics.connections_accepted);
+    let conn = Connection::new(shared);
+    conn.run(ws, shutdown).await;
+}
+
+/// A subscription held on this connection.
+struct Subscription {
+    owner_key: PublicKey,
+    /// The highest sequence number pushed so far.
+    cursor: Option<u64>,
+    /// Pushed and not yet acknowledged.
+    inflight: BTreeSet<u64>,
+}
+
+/// Why the loop stops.
+struct Closed;
+
+struct Connection<S> {
+    shared: Arc<Shared<S>>,
+    id: u64,
+    nonce: Nonce,
+    inbox: Arc<Inbox>,
+    subs: HashMap<RecvId, Subscription>,
+    bucket: TokenBucket,
+    sends: FuturesUnordered<SendFuture>,
+    malformed_in_a_row: u32,
+}
+
+impl<S: Store> Connection<S> {
+    fn new(shared: Arc<Shared<S>>) -> Self {
+        let mut nonce = [0u8; 32];
+        rand::rng().fill_bytes(&mut nonce);
+        let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+        let bucket = TokenBucket::new(shared.limits.frames_per_second, shared.limits.frame_burst, Instant::now());
+        Self {
+            shared,
+            id,
+            nonce: Nonce(nonce),
+            inbox: Arc::new(Inbox::default()),
+            subs: HashMap::new(),
+            bucket,
+            sends: FuturesUnordered::new(),
+            malformed_in_a_row: 0,
+        }
+    }
+
+    async fn run(mut self, mut ws: Ws, mut shutdown: watch::Receiver<bool>) {
+        let idle = self.shared.limits.idle_timeout;
+        let mut deadline = tokio::time::Instant::now() + idle;
+        let mut result = self.write(&mut ws, ServerFrame::Hello { nonce: self.nonce }).await;
+        while result.is_ok() {
+            let room = self.sends.len() < self.shared.limits.max_inflight_sends;
+            result = tokio::select! {
+                msg = ws.next(), if room => match msg {
+                    Some(Ok(msg)) => {
+                        deadline = tokio::time::Instant::now() + idle;
+                        self.on_message(&mut ws, msg).await
+                    }
+                    Some(Err(_)) | None => Err(Closed),
+                },
+                Some((corr, response)) = self.sends.next(), if !self.sends.is_empty() => {
+                    self.respond(&mut ws, corr, response).await
+                }
+                () = self.inbox.notified() => self.on_hub(&mut ws).await,
+                () = sleep_until(deadline) => Err(Closed),
+                _ = shutdown.changed() => Err(Closed),
+            };
+        }
+        for recv_id in self.subs.keys() {
+            self.shared.hub.unsubscribe(recv_id, self.id);
+        }
+        // Best effort: the peer may already be gone.
+        let _ = timeout(std::time::Duration::from_secs(1), ws.close(None)).await;
+    }
+
+    async fn on_message(&mut self, ws: &mut Ws, msg: Message) -> Result<(), Closed> {
+        let cell = match msg {
+            Message::Binary(b) => b,
+            Message::Close(_) => return Err(Closed),
+            Message::Ping(_) | Message::Pong(_) => return Ok(()),
+            Message::Text(_) | Message::Frame(_) => return self.malformed(ws, 0, ErrorCode::CellSize).await,
+        };
+        Metrics::inc(&self.shared.metrics.frames_in);
+        let frame = match ClientFrame::from_cell(&cell) {
+            Ok(f) => f,
+            Err(e) => {
+                // Answer with the correlation id if the body got that far, so a client
+                // with a bug can match the error to its request.
+                let corr = sotto_proto::cell::unwrap(&cell)
+                    .ok()
+                    .and_then(|b| b.get(..4))
+                    .and_then(|b| b.try_into().ok())
+                    .map_or(0, u32::from_be_bytes);
+                return self.malformed(ws, corr, ErrorCode::from(&e)).await;
+            }
+        };
+        self.malformed_in_a_row = 0;
+        if !self.bucket.take(Instant::now()) {
+            Metrics::inc(&self.shared.metrics.rate_limited);
+            return self.respond(ws, frame.corr, Response::Error(ErrorCode::RateLimited)).await;
+        }
+        self.dispatch(ws, frame).await
+    }
+
+    async fn malformed(&mut self, ws: &mut Ws, corr: u32, code: ErrorCode) -> Result<(), Closed> {
+        self.malformed_in_a_row += 1;
+        self.respond(ws, corr, Response::Error(code)).await?;
+        if self.malformed_in_a_row >= MAX_MALFORMED_IN_A_ROW {
+            return Err(Closed);
+        }
+        Ok(())
+    }
+
+    async fn dispatch(&mut self, ws: &mut Ws, frame: ClientFrame) -> Result<(), Closed> {
+        let ClientFrame { corr, request } = frame;
+        let response = match request {
+            Request::Ping => Response::Pong,
+            Request::CreateMailbox { .. } => self.create_mailbox(&request).await,
+            Request::Secure { .. } => self.secure(&request).await,
+            Request::Send { .. } => match self.send(corr, request).await {
+                Some(r) => r,
+                None => return Ok(()),
+            },
+            Request::Subscribe { recv_id, .. } => {
+                let response = self.subscribe(&request).await;
+                self.respond(ws, corr, response).await?;
+                return self.refill(ws, &recv_id).await;
+            }
+            Request::Ack { recv_id, .. } => {
+                let response = self.ack(&request).await;
+                self.respond(ws, corr, response).await?;
+                return self.refill(ws, &recv_id).await;
+            }
+            Request::DeleteMailbox { .. } => self.delete_mailbox(&request).await,
+            Request::BlobCreate { size } => self.blob_create(size).await,
+            Request::BlobPut { write_id, offset, data } => self.blob_put(write_id, offset, data).await,
+            Request::BlobStatus { write_id } => self.blob_status(write_id).await,
+            Request::BlobGet { read_id, offset } => self.blob_get(read_id, offset).await,
+        };
+        self.respond(ws, corr, response).await
+    }
+
+    async fn on_hub(&mut self, ws: &mut Ws) -> Result<(), Closed> {
+        let events = self.inbox.take();
+        for recv_id in events.ended {
+            if self.subs.remove(&recv_id).is_some() {
+                self.write(ws, ServerFrame::Push(Push::Unsubscribed { recv_id })).await?;
+            }
+        }
+        for recv_id in events.wakes {
+            self.refill(ws, &recv_id).await?;
+        }
+        Ok(())
+    }
+
+    async fn respond(&mut self, ws: &mut Ws, corr: u32, response: Response) -> Result<(), Closed> {
+        if matches!(response, Response::Error(_)) {
+            Metrics::inc(&self.shared.metrics.errors_sent);
+        }
+        self.write(ws, ServerFrame::Response { corr, response }).await
+    }
+
+    /// Writes one cell and flushes it, so each cell leaves as its own TLS record. A peer
+    /// that stops reading for the idle time-out is dropped.
+    async fn write(&mut self, ws: &mut Ws, frame: ServerFrame) -> Result<(), Closed> {
+        let cell = frame.to_cell();
+        debug_assert_eq!(cell.len(), CELL_SIZE);
+        match timeout(self.shared.limits.idle_timeout, ws.send(Message::Binary(cell.into()))).await {
+            Ok(Ok(())) => {
+                Metrics::inc(&self.shared.metrics.frames_out);
+                Ok(())
+            }
+            Ok(Err(_)) | Err(_) => Err(Closed),
+        }
+    }
+
+    fn today(&self) -> u32 {
+        self.shared.clock.today()
+    }
+
+    fn quotas(&self) -> Quotas {
+        let l = &self.shared.limits;
+        Quotas {
+            max_queue_len: l.max_queue_len,
+            max_queue_bytes: l.max_queue_bytes,
+            max_blob_size: l.max_blob_size,
+            blob_quota_bytes: l.blob_quota_bytes,
+        }
+    }
+}
+
+/// Verifies `signature` by `key` over `request` as signed on this connection.
+fn verify(key: &PublicKey, nonce: &Nonce, request: &Request, signature: &sotto_proto::Signature) -> bool {
+    let Some(payload) = sotto_proto::auth::signed_payload(nonce, request) else { return false };
+    let Ok(vk) = ed25519_dalek::VerifyingKey::from_bytes(&key.0) else { return false };
+    vk.verify_strict(&payload, &ed25519_dalek::Signature::from_bytes(&signature.0)).is_ok()
+}
+
+/// The response for a store failure, logged as a count-free category only.
+fn store_error(e: &crate::store::StoreError) -> Response {
+    if matches!(e, crate::store::StoreError::Engine(_) | crate::store::StoreError::Corrupt) {
+        tracing::error!(error = %e, "store failure");
+    }
+    Response::Error(e.code())
+}

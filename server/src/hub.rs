@@ -1,0 +1,97 @@
+//! Who is subscribed to which mailbox, on this relay process.
+//!
+//! The store is the truth about what is queued; the hub only wakes the connection that
+//! holds a subscription so it reads the store again. A wake-up carries no data, so one
+//! lost or doubled is harmless: the connection reads from its cursor either way.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use sotto_proto::RecvId;
+use tokio::sync::Notify;
+
+/// What a connection is told.
+#[derive(Default)]
+pub(crate) struct InboxEvents {
+    /// Mailboxes with something new.
+    pub wakes: HashSet<RecvId>,
+    /// Mailboxes whose subscription moved elsewhere or that were deleted.
+    pub ended: Vec<RecvId>,
+}
+
+/// A connection's end of the hub.
+#[derive(Default)]
+pub(crate) struct Inbox {
+    events: Mutex<InboxEvents>,
+    notify: Notify,
+}
+
+impl Inbox {
+    /// Waits until there is something to take.
+    pub async fn notified(&self) {
+        self.notify.notified().await;
+    }
+
+    /// Takes everything queued for this connection.
+    pub fn take(&self) -> InboxEvents {
+        std::mem::take(&mut *self.events.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn wake(&self, recv_id: RecvId) {
+        self.events.lock().unwrap_or_else(|p| p.into_inner()).wakes.insert(recv_id);
+        self.notify.notify_one();
+    }
+
+    fn end(&self, recv_id: RecvId) {
+        self.events.lock().unwrap_or_else(|p| p.into_inner()).ended.push(recv_id);
+        self.notify.notify_one();
+    }
+}
+
+struct Subscriber {
+    conn: u64,
+    inbox: Arc<Inbox>,
+}
+
+/// The subscription table.
+#[derive(Default)]
+pub(crate) struct Hub {
+    subs: Mutex<HashMap<RecvId, Subscriber>>,
+}
+
+impl Hub {
+    /// Makes `conn` the mailbox's subscriber; a previous one on another connection is
+    /// told its subscription ended.
+    pub fn subscribe(&self, recv_id: RecvId, conn: u64, inbox: &Arc<Inbox>) {
+        let prev = self.lock().insert(recv_id, Subscriber { conn, inbox: inbox.clone() });
+        if let Some(prev) = prev.filter(|p| p.conn != conn) {
+            prev.inbox.end(recv_id);
+        }
+    }
+
+    /// Removes `conn`'s subscription, if it still holds it.
+    pub fn unsubscribe(&self, recv_id: &RecvId, conn: u64) {
+        let mut subs = self.lock();
+        if subs.get(recv_id).is_some_and(|s| s.conn == conn) {
+            subs.remove(recv_id);
+        }
+    }
+
+    /// Ends the mailbox's subscription wherever it is (the mailbox was deleted).
+    pub fn end(&self, recv_id: &RecvId, except_conn: u64) {
+        if let Some(prev) = self.lock().remove(recv_id).filter(|p| p.conn != except_conn) {
+            prev.inbox.end(*recv_id);
+        }
+    }
+
+    /// Tells the mailbox's subscriber, if any, to read its queue again.
+    pub fn wake(&self, recv_id: &RecvId) {
+        if let Some(s) = self.lock().get(recv_id) {
+            s.inbox.wake(*recv_id);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RecvId, Subscriber>> {
+        self.subs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
