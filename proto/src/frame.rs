@@ -121,6 +121,25 @@ const FLAG_ABSENT: u8 = 0;
 const FLAG_PRESENT: u8 = 1;
 
 impl Request {
+    /// Sets the request's signature (for a send: its sender signature). Returns `false`
+    /// for requests that carry none.
+    pub fn set_signature(&mut self, s: Signature) -> bool {
+        match self {
+            Self::CreateMailbox { signature, .. }
+            | Self::Secure { signature, .. }
+            | Self::Subscribe { signature, .. }
+            | Self::Ack { signature, .. }
+            | Self::DeleteMailbox { signature, .. } => *signature = s,
+            Self::Send { signature, .. } => *signature = Some(s),
+            Self::Ping
+            | Self::BlobCreate { .. }
+            | Self::BlobPut { .. }
+            | Self::BlobStatus { .. }
+            | Self::BlobGet { .. } => return false,
+        }
+        true
+    }
+
     /// Writes the tag and every field except the trailing signature.
     pub(crate) fn encode_unsigned(&self, w: &mut Writer) {
         match self {

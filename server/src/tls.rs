@@ -56,7 +56,7 @@ impl Identity {
             id.tls_config()?;
             return Ok(id);
         }
-        fs::create_dir_all(dir)?;
+        create_private_dir(dir)?;
         let key = KeyPair::generate().map_err(id_err)?;
         let (id, cert_pem) = Self::from_key(&key, host)?;
         write_private(&key_path, Zeroizing::new(key.serialize_pem()).as_bytes())?;
@@ -111,6 +111,17 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), RelayError> {
     f.write_all(bytes)?;
     f.sync_all()?;
     fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// Creates the data directory, readable only by its owner.
+fn create_private_dir(dir: &Path) -> Result<(), RelayError> {
+    fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    }
     Ok(())
 }
 

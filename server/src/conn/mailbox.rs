@@ -71,12 +71,15 @@ impl<S: Store> Connection<S> {
 
     pub(super) async fn ack(&mut self, request: &Request) -> Response {
         let Request::Ack { recv_id, seq, signature } = request else { return Response::Error(ErrorCode::Malformed) };
-        let verified = match self.subs.get(recv_id) {
-            Some(sub) => verify(&sub.owner_key, &self.nonce, request, signature),
-            None => self.check_owner(recv_id, request, signature).await.is_ok(),
-        };
-        if !verified {
-            return Response::Error(ErrorCode::Auth);
+        // A subscription on this connection already holds the owner key: no store read.
+        match self.subs.get(recv_id) {
+            Some(sub) if !verify(&sub.owner_key, &self.nonce, request, signature) => return Response::Error(ErrorCode::Auth),
+            Some(_) => {}
+            None => {
+                if let Err(r) = self.check_owner(recv_id, request, signature).await {
+                    return r;
+                }
+            }
         }
         if let Some(sub) = self.subs.get_mut(recv_id) {
             sub.inflight.remove(seq);

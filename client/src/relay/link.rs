@@ -1,0 +1,265 @@
+//! One connection to one relay.
+//!
+//! A background task owns the WebSocket; callers send requests through a channel and
+//! get each response matched by correlation id, so requests can be pipelined. Pushes
+//! (deliveries) arrive as [`Event`]s. Every frame is one fixed-size cell, sent and
+//! flushed on its own.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ed25519_dalek::{Signer, SigningKey};
+use futures_util::{SinkExt, StreamExt};
+use rustls::pki_types::ServerName;
+use sotto_proto::{ClientFrame, Host, Nonce, Push, RelayAddress, Request, Response, ServerFrame, Signature};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+use tokio_rustls::TlsConnector;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{WebSocketStream, client_async_with_config};
+
+use super::LinkError;
+use super::tls::client_config;
+
+/// The HTTP path of the relay's WebSocket endpoint.
+pub const WS_PATH: &str = "/v1";
+
+/// Time allowed to connect, through TLS and the upgrade to the relay's hello.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Time allowed for a response.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How often an otherwise quiet link pings, well inside the relay's idle time-out.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+
+/// The correlation id of keepalive pings; their pongs are dropped.
+const KEEPALIVE_CORR: u32 = u32::MAX;
+
+/// Cells queued to go out, and events queued for the application. A slow reader of
+/// events slows the relay down instead of growing memory.
+const CHANNEL_DEPTH: usize = 1024;
+
+/// How to reach relays.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// A SOCKS5 proxy (e.g. Tor at 127.0.0.1:9050). The proxy resolves host names.
+    pub proxy: Option<SocketAddr>,
+    /// Time allowed to connect.
+    pub connect_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self { proxy: None, connect_timeout: DEFAULT_CONNECT_TIMEOUT }
+    }
+}
+
+/// Something the relay sent that was not the answer to a waiting request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A delivery or the end of a subscription.
+    Push(Push),
+    /// A response no request is waiting for (e.g. an error to an unparseable cell).
+    Unmatched { corr: u32, response: Response },
+}
+
+type Pending = Arc<Mutex<HashMap<u32, oneshot::Sender<Response>>>>;
+
+/// An open connection to a relay.
+pub struct RelayLink {
+    nonce: Nonce,
+    out: mpsc::Sender<Vec<u8>>,
+    pending: Pending,
+    events: mpsc::Receiver<Event>,
+    next_corr: AtomicU32,
+    task: JoinHandle<()>,
+}
+
+impl Drop for RelayLink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl RelayLink {
+    /// Connects to the relay at `address`, checking its pin, and waits for its hello.
+    pub async fn connect(address: &RelayAddress, options: &ConnectOptions) -> Result<Self, LinkError> {
+        timeout(options.connect_timeout, Self::connect_inner(address, options)).await.map_err(|_| LinkError::Timeout)?
+    }
+
+    async fn connect_inner(address: &RelayAddress, options: &ConnectOptions) -> Result<Self, LinkError> {
+        let host = address.host.to_connect_string();
+        let tcp = match options.proxy {
+            Some(proxy) => tokio_socks::tcp::Socks5Stream::connect(proxy, (host.as_str(), address.port))
+                .await
+                .map_err(|e| LinkError::Proxy(e.to_string()))?
+                .into_inner(),
+            None => TcpStream::connect((host.as_str(), address.port)).await.map_err(|e| LinkError::Unreachable(e.to_string()))?,
+        };
+        let _ = tcp.set_nodelay(true);
+        let server_name = match &address.host {
+            Host::Domain(d) => ServerName::try_from(d.clone()).map_err(|e| LinkError::Tls(e.to_string()))?,
+            Host::Ipv4(a) => ServerName::IpAddress((*a).into()),
+            Host::Ipv6(a) => ServerName::IpAddress((*a).into()),
+        };
+        let connector = TlsConnector::from(client_config(address.pin)?);
+        let tls = connector.connect(server_name, tcp).await.map_err(|e| tls_error(&e))?;
+        let url = format!("wss://{}:{}{WS_PATH}", address.host, address.port);
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(2 * sotto_proto::limits::CELL_SIZE))
+            .max_frame_size(Some(2 * sotto_proto::limits::CELL_SIZE));
+        let (ws, _) = client_async_with_config(url, tls, Some(config)).await.map_err(|e| LinkError::Handshake(e.to_string()))?;
+        Self::start(ws).await
+    }
+
+    async fn start<S>(mut ws: WebSocketStream<S>) -> Result<Self, LinkError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let nonce = match ws.next().await {
+            Some(Ok(Message::Binary(cell))) => match ServerFrame::from_cell(&cell) {
+                Ok(ServerFrame::Hello { nonce }) => nonce,
+                Ok(_) => return Err(LinkError::Protocol("expected hello".into())),
+                Err(e) => return Err(LinkError::Protocol(e.to_string())),
+            },
+            Some(Ok(_)) => return Err(LinkError::Protocol("expected a binary hello".into())),
+            Some(Err(e)) => return Err(LinkError::Handshake(e.to_string())),
+            None => return Err(LinkError::Closed),
+        };
+        let (out_tx, out_rx) = mpsc::channel(CHANNEL_DEPTH);
+        let (ev_tx, ev_rx) = mpsc::channel(CHANNEL_DEPTH);
+        let pending: Pending = Arc::default();
+        let task = tokio::spawn(pump(ws, out_rx, ev_tx, pending.clone()));
+        Ok(Self { nonce, out: out_tx, pending, events: ev_rx, next_corr: AtomicU32::new(1), task })
+    }
+
+    /// The nonce signatures on this connection must cover.
+    pub fn nonce(&self) -> Nonce {
+        self.nonce
+    }
+
+    /// Sends a request and waits for its response (which may be [`Response::Error`]).
+    pub async fn request(&self, request: Request) -> Result<Response, LinkError> {
+        let corr = loop {
+            let c = self.next_corr.fetch_add(1, Ordering::Relaxed);
+            if c != KEEPALIVE_CORR {
+                break c;
+            }
+        };
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(corr, tx);
+        let cell = ClientFrame { corr, request }.to_cell();
+        if self.out.send(cell).await.is_err() {
+            return Err(LinkError::Closed);
+        }
+        match timeout(REQUEST_TIMEOUT, rx).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(_)) => Err(LinkError::Closed),
+            Err(_) => {
+                self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&corr);
+                Err(LinkError::Timeout)
+            }
+        }
+    }
+
+    /// Like [`Self::request`], with a refusal turned into [`LinkError::Refused`].
+    pub async fn request_ok(&self, request: Request) -> Result<Response, LinkError> {
+        match self.request(request).await? {
+            Response::Error(code) => Err(LinkError::Refused(code)),
+            r => Ok(r),
+        }
+    }
+
+    /// Sends bytes as one WebSocket message, unchecked: for tests and diagnostics that
+    /// must send what a correct client never would.
+    pub async fn send_raw(&self, bytes: Vec<u8>) -> Result<(), LinkError> {
+        self.out.send(bytes).await.map_err(|_| LinkError::Closed)
+    }
+
+    /// The next push or unmatched response; `None` once the connection is closed.
+    pub async fn next_event(&mut self) -> Option<Event> {
+        self.events.recv().await
+    }
+}
+
+/// Signs `request` for the connection with `nonce` and puts the signature in place.
+pub fn sign_request(key: &SigningKey, nonce: &Nonce, request: &mut Request) {
+    if let Some(payload) = sotto_proto::auth::signed_payload(nonce, request) {
+        let sig = key.sign(&payload);
+        request.set_signature(Signature(sig.to_bytes()));
+    }
+}
+
+/// Moves cells between the socket and the link until either side closes.
+async fn pump<S>(mut ws: WebSocketStream<S>, mut out: mpsc::Receiver<Vec<u8>>, events: mpsc::Sender<Event>, pending: Pending)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut keepalive = tokio::time::interval(KEEPALIVE_INTERVAL);
+    keepalive.reset();
+    loop {
+        tokio::select! {
+            cell = out.recv() => {
+                let Some(cell) = cell else { break };
+                keepalive.reset();
+                if ws.send(Message::Binary(cell.into())).await.is_err() {
+                    break;
+                }
+            }
+            msg = ws.next() => {
+                let cell = match msg {
+                    Some(Ok(Message::Binary(cell))) => cell,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    _ => break,
+                };
+                let event = match ServerFrame::from_cell(&cell) {
+                    Ok(ServerFrame::Response { corr: KEEPALIVE_CORR, .. }) => continue,
+                    Ok(ServerFrame::Response { corr, response }) => {
+                        let waiter = pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&corr);
+                        match waiter {
+                            Some(w) => {
+                                let _ = w.send(response);
+                                continue;
+                            }
+                            None => Event::Unmatched { corr, response },
+                        }
+                    }
+                    Ok(ServerFrame::Push(p)) => Event::Push(p),
+                    // A second hello or an undecodable cell: the relay is not speaking
+                    // this protocol; stop rather than guess.
+                    Ok(ServerFrame::Hello { .. }) | Err(_) => break,
+                };
+                if events.send(event).await.is_err() {
+                    break;
+                }
+            }
+            _ = keepalive.tick() => {
+                let cell = ClientFrame { corr: KEEPALIVE_CORR, request: Request::Ping }.to_cell();
+                if ws.send(Message::Binary(cell.into())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    pending.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    let _ = ws.close(None).await;
+}
+
+fn tls_error(e: &std::io::Error) -> LinkError {
+    let pin_mismatch = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|r| matches!(r, rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure)));
+    if pin_mismatch {
+        return LinkError::WrongPin;
+    }
+    LinkError::Tls(e.to_string())
+}
