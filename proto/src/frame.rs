@@ -207,7 +207,9 @@ impl Request {
         let t = r.u8()?;
         let req = match t {
             tag::PING => Self::Ping,
-            tag::CREATE_MAILBOX => Self::CreateMailbox { owner_key: PublicKey(r.array()?), signature: Signature(r.array()?) },
+            tag::CREATE_MAILBOX => {
+                Self::CreateMailbox { owner_key: PublicKey(r.array()?), signature: Signature(r.array()?) }
+            }
             tag::SECURE => Self::Secure {
                 recv_id: RecvId(r.array()?),
                 sender_key: PublicKey(r.array()?),
@@ -225,7 +227,9 @@ impl Request {
             }
             tag::SUBSCRIBE => Self::Subscribe { recv_id: RecvId(r.array()?), signature: Signature(r.array()?) },
             tag::ACK => Self::Ack { recv_id: RecvId(r.array()?), seq: r.u64()?, signature: Signature(r.array()?) },
-            tag::DELETE_MAILBOX => Self::DeleteMailbox { recv_id: RecvId(r.array()?), signature: Signature(r.array()?) },
+            tag::DELETE_MAILBOX => {
+                Self::DeleteMailbox { recv_id: RecvId(r.array()?), signature: Signature(r.array()?) }
+            }
             tag::BLOB_CREATE => {
                 let size = r.u64()?;
                 if size > MAX_BLOB_SIZE {
@@ -233,7 +237,9 @@ impl Request {
                 }
                 Self::BlobCreate { size }
             }
-            tag::BLOB_PUT => Self::BlobPut { write_id: BlobWriteId(r.array()?), offset: r.u64()?, data: read_chunk(r)? },
+            tag::BLOB_PUT => {
+                Self::BlobPut { write_id: BlobWriteId(r.array()?), offset: r.u64()?, data: read_chunk(r)? }
+            }
             tag::BLOB_STATUS => Self::BlobStatus { write_id: BlobWriteId(r.array()?) },
             tag::BLOB_GET => Self::BlobGet { read_id: BlobReadId(r.array()?), offset: r.u64()? },
             t => return Err(DecodeError::UnknownTag(t)),
@@ -361,7 +367,9 @@ fn decode_response(t: u8, r: &mut Reader<'_>) -> Result<Response, DecodeError> {
         tag::R_PONG => Response::Pong,
         tag::R_ERROR => Response::Error(ErrorCode::from_u16(r.u16()?)),
         tag::R_MAILBOX_CREATED => Response::MailboxCreated { recv_id: RecvId(r.array()?), send_id: SendId(r.array()?) },
-        tag::R_BLOB_CREATED => Response::BlobCreated { write_id: BlobWriteId(r.array()?), read_id: BlobReadId(r.array()?) },
+        tag::R_BLOB_CREATED => {
+            Response::BlobCreated { write_id: BlobWriteId(r.array()?), read_id: BlobReadId(r.array()?) }
+        }
         tag::R_BLOB_STATUS => Response::BlobStatus { received: r.u64()?, size: r.u64()? },
         tag::R_BLOB_DATA => Response::BlobData { offset: r.u64()?, size: r.u64()?, data: read_chunk(r)? },
         t => return Err(DecodeError::UnknownTag(t)),

@@ -4,8 +4,8 @@
 
 use sotto_proto::limits::{CELL_SIZE, ENVELOPE_SIZE};
 use sotto_proto::{
-    BlobReadId, BlobWriteId, Chunk, ClientFrame, DecodeError, Envelope, ErrorCode, Nonce, PublicKey, Push,
-    RecvId, Request, Response, SendId, ServerFrame, Signature,
+    BlobReadId, BlobWriteId, Chunk, ClientFrame, DecodeError, Envelope, ErrorCode, Nonce, PublicKey, Push, RecvId,
+    Request, Response, SendId, ServerFrame, Signature,
 };
 
 fn rep(byte: &str, n: usize) -> String {

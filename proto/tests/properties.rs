@@ -65,7 +65,11 @@ fn response() -> impl Strategy<Value = Response> {
         (id(), id()).prop_map(|(r, s)| Response::MailboxCreated { recv_id: RecvId(r), send_id: SendId(s) }),
         (id(), id()).prop_map(|(w, r)| Response::BlobCreated { write_id: BlobWriteId(w), read_id: BlobReadId(r) }),
         (any::<u64>(), any::<u64>()).prop_map(|(received, size)| Response::BlobStatus { received, size }),
-        (any::<u64>(), any::<u64>(), chunk()).prop_map(|(offset, size, data)| Response::BlobData { offset, size, data }),
+        (any::<u64>(), any::<u64>(), chunk()).prop_map(|(offset, size, data)| Response::BlobData {
+            offset,
+            size,
+            data
+        }),
     ]
 }
 

@@ -10,7 +10,7 @@
 //! - [`clock`]: days, the only time the relay knows.
 //! - [`metrics`]: counters (counts only).
 //! - [`log`]: the logging filter.
-//! - [`error`]: [`RelayError`].
+//! - [`error`]: the library's error type, [`RelayError`].
 #![forbid(unsafe_code)]
 
 pub mod clock;

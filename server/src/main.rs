@@ -64,7 +64,9 @@ async fn start(args: Args) -> Result<()> {
         Some(dir) if !args.ephemeral => Identity::load_or_create(dir, &host_name)?,
         _ => Identity::generate(&host_name)?,
     };
-    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
     let port = listener.local_addr()?.port();
     let address = RelayAddress { host, port, pin: Some(identity.pin()) };
     let mut config = RelayConfig::new(identity);
@@ -92,7 +94,9 @@ async fn serve<S: Store>(listener: tokio::net::TcpListener, config: RelayConfig,
 
 fn advertised_host(args: &Args) -> Result<Host> {
     if let Some(h) = &args.advertise {
-        let probe: RelayAddress = format!("sotto://{h}:1").parse().with_context(|| format!("--advertise {h} is not a host name or IP address"))?;
+        let probe: RelayAddress = format!("sotto://{h}:1")
+            .parse()
+            .with_context(|| format!("--advertise {h} is not a host name or IP address"))?;
         return Ok(probe.host);
     }
     let ip = args.listen.ip();

@@ -114,7 +114,9 @@ async fn sweeper<S: Store>(shared: Arc<Shared<S>>, mut stop: watch::Receiver<boo
             _ = stop.changed() => return,
         }
         match shared.store.sweep(shared.clock.today()).await {
-            Ok(c) => tracing::info!(envelopes = c.envelopes, mailboxes = c.mailboxes, blobs = c.blobs, "swept expired data"),
+            Ok(c) => {
+                tracing::info!(envelopes = c.envelopes, mailboxes = c.mailboxes, blobs = c.blobs, "swept expired data")
+            }
             Err(e) => tracing::error!(error = %e, "sweep failed"),
         }
     }

@@ -47,10 +47,15 @@ impl Identity {
         if key_path.exists() {
             let key_pem = Zeroizing::new(fs::read_to_string(&key_path).map_err(|e| file_err(KEY_FILE, &e))?);
             let cert_pem = fs::read(&cert_path).map_err(|e| file_err(CERT_FILE, &e))?;
-            let key = KeyPair::from_pem(&key_pem).map_err(|_| RelayError::Identity(format!("{KEY_FILE} is not a valid key")))?;
+            let key = KeyPair::from_pem(&key_pem)
+                .map_err(|_| RelayError::Identity(format!("{KEY_FILE} is not a valid key")))?;
             let cert = CertificateDer::from_pem_slice(&cert_pem)
                 .map_err(|_| RelayError::Identity(format!("{CERT_FILE} is not a valid certificate")))?;
-            let id = Self { cert, key_der: Zeroizing::new(key.serialize_der()), pin: Pin::from_spki_der(&key.subject_public_key_info()) };
+            let id = Self {
+                cert,
+                key_der: Zeroizing::new(key.serialize_der()),
+                pin: Pin::from_spki_der(&key.subject_public_key_info()),
+            };
             // Refuse a certificate that does not belong to the key, rather than serve a
             // pin that no connection will match.
             id.tls_config()?;

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use sotto_client::relay::{Event, LinkError, RelayLink, ConnectOptions};
+use sotto_client::relay::{ConnectOptions, Event, LinkError, RelayLink};
 use sotto_proto::limits::{BLOB_CHUNK_SIZE, CELL_SIZE};
 use sotto_proto::{Chunk, ErrorCode, Push, Request, Response};
 use sotto_server::Limits;
@@ -100,13 +100,22 @@ async fn secured_mailbox_takes_only_its_sender() {
     let sender = relay.link().await;
     let mb = create_mailbox(&owner).await;
     let sender_key = new_key();
-    let req = signed(&owner, &mb.owner, Request::Secure { recv_id: mb.recv_id, sender_key: public(&sender_key), signature: NO_SIG });
+    let req = signed(
+        &owner,
+        &mb.owner,
+        Request::Secure { recv_id: mb.recv_id, sender_key: public(&sender_key), signature: NO_SIG },
+    );
     assert_eq!(owner.request(req.clone()).await.unwrap(), Response::Ok);
-    let req = signed(&owner, &mb.owner, Request::Secure { recv_id: mb.recv_id, sender_key: public(&new_key()), signature: NO_SIG });
+    let req = signed(
+        &owner,
+        &mb.owner,
+        Request::Secure { recv_id: mb.recv_id, sender_key: public(&new_key()), signature: NO_SIG },
+    );
     assert_eq!(owner.request(req).await.unwrap(), Response::Error(ErrorCode::AlreadySecured));
 
     assert_eq!(send(&sender, mb.send_id, 1).await, Response::Error(ErrorCode::Auth));
-    let send_req = |key| signed(&sender, key, Request::Send { send_id: mb.send_id, envelope: envelope(1), signature: None });
+    let send_req =
+        |key| signed(&sender, key, Request::Send { send_id: mb.send_id, envelope: envelope(1), signature: None });
     let wrong_key = new_key();
     assert_eq!(sender.request(send_req(&wrong_key)).await.unwrap(), Response::Error(ErrorCode::Auth));
     assert_eq!(sender.request(send_req(&sender_key)).await.unwrap(), Response::Ok);
@@ -117,7 +126,8 @@ async fn secured_mailbox_takes_only_its_sender() {
 async fn unknown_mailbox_is_a_typed_error() {
     let relay = TestRelay::start(memory_store(), identity(), Limits::default()).await;
     let link = relay.link().await;
-    let ghost = Mailbox { recv_id: sotto_proto::RecvId([7; 24]), send_id: sotto_proto::SendId([8; 24]), owner: new_key() };
+    let ghost =
+        Mailbox { recv_id: sotto_proto::RecvId([7; 24]), send_id: sotto_proto::SendId([8; 24]), owner: new_key() };
     assert_eq!(send(&link, ghost.send_id, 1).await, Response::Error(ErrorCode::NoMailbox));
     assert_eq!(subscribe(&link, &ghost).await, Response::Error(ErrorCode::NoMailbox));
     assert_eq!(ack(&link, &ghost, 0).await, Response::Error(ErrorCode::NoMailbox));
@@ -250,16 +260,24 @@ async fn blobs_upload_resume_and_download() {
     let link = relay.link().await;
     let size = (2 * BLOB_CHUNK_SIZE + 100) as u64;
     let data: Vec<u8> = (0..size).map(|i| (i % 253) as u8).collect();
-    let Response::BlobCreated { write_id, read_id } = link.request(Request::BlobCreate { size }).await.unwrap() else { panic!() };
+    let Response::BlobCreated { write_id, read_id } = link.request(Request::BlobCreate { size }).await.unwrap() else {
+        panic!()
+    };
 
     let put = |offset: usize, len: usize| Request::BlobPut {
         write_id,
         offset: offset as u64,
         data: Chunk::new(data[offset..offset + len].to_vec()).unwrap(),
     };
-    assert_eq!(link.request(put(0, BLOB_CHUNK_SIZE)).await.unwrap(), Response::BlobStatus { received: BLOB_CHUNK_SIZE as u64, size });
+    assert_eq!(
+        link.request(put(0, BLOB_CHUNK_SIZE)).await.unwrap(),
+        Response::BlobStatus { received: BLOB_CHUNK_SIZE as u64, size }
+    );
     // Not complete yet: no download.
-    assert_eq!(link.request(Request::BlobGet { read_id, offset: 0 }).await.unwrap(), Response::Error(ErrorCode::BlobIncomplete));
+    assert_eq!(
+        link.request(Request::BlobGet { read_id, offset: 0 }).await.unwrap(),
+        Response::Error(ErrorCode::BlobIncomplete)
+    );
     // Out of order, or short before the end: refused.
     assert_eq!(link.request(put(0, BLOB_CHUNK_SIZE)).await.unwrap(), Response::Error(ErrorCode::BadOffset));
     assert_eq!(link.request(put(BLOB_CHUNK_SIZE, 10)).await.unwrap(), Response::Error(ErrorCode::BadOffset));
@@ -267,7 +285,9 @@ async fn blobs_upload_resume_and_download() {
     // Resume from another connection, as after a dropped link.
     drop(link);
     let link = relay.link().await;
-    let Response::BlobStatus { received, .. } = link.request(Request::BlobStatus { write_id }).await.unwrap() else { panic!() };
+    let Response::BlobStatus { received, .. } = link.request(Request::BlobStatus { write_id }).await.unwrap() else {
+        panic!()
+    };
     let mut offset = received as usize;
     while offset < size as usize {
         let len = BLOB_CHUNK_SIZE.min(size as usize - offset);
@@ -285,7 +305,10 @@ async fn blobs_upload_resume_and_download() {
         }
     }
     assert_eq!(got, data);
-    assert_eq!(link.request(Request::BlobGet { read_id, offset: 5 }).await.unwrap(), Response::Error(ErrorCode::BadOffset));
+    assert_eq!(
+        link.request(Request::BlobGet { read_id, offset: 5 }).await.unwrap(),
+        Response::Error(ErrorCode::BadOffset)
+    );
     assert_eq!(
         link.request(Request::BlobGet { read_id: sotto_proto::BlobReadId([1; 24]), offset: 0 }).await.unwrap(),
         Response::Error(ErrorCode::NoBlob)
@@ -306,9 +329,15 @@ async fn expired_envelopes_mailboxes_and_blobs_are_swept() {
     let sender = relay.link().await;
     let mb = create_mailbox(&owner).await;
     assert_eq!(send(&sender, mb.send_id, 1).await, Response::Ok);
-    let Response::BlobCreated { read_id, write_id } = sender.request(Request::BlobCreate { size: 3 }).await.unwrap() else { panic!() };
+    let Response::BlobCreated { read_id, write_id } = sender.request(Request::BlobCreate { size: 3 }).await.unwrap()
+    else {
+        panic!()
+    };
     let chunk = Chunk::new(vec![1, 2, 3]).unwrap();
-    assert!(matches!(sender.request(Request::BlobPut { write_id, offset: 0, data: chunk }).await.unwrap(), Response::BlobStatus { .. }));
+    assert!(matches!(
+        sender.request(Request::BlobPut { write_id, offset: 0, data: chunk }).await.unwrap(),
+        Response::BlobStatus { .. }
+    ));
 
     // Two days on: the blob (48 h) and the envelope (21 days) are both still there.
     relay.clock.advance(2);
@@ -318,7 +347,10 @@ async fn expired_envelopes_mailboxes_and_blobs_are_swept() {
     relay.clock.advance(1);
     let c = relay.store.sweep(today(&relay)).await.unwrap();
     assert_eq!(c.blobs, 1);
-    assert_eq!(sender.request(Request::BlobGet { read_id, offset: 0 }).await.unwrap(), Response::Error(ErrorCode::NoBlob));
+    assert_eq!(
+        sender.request(Request::BlobGet { read_id, offset: 0 }).await.unwrap(),
+        Response::Error(ErrorCode::NoBlob)
+    );
     // Day 22: the undelivered envelope is gone, the mailbox stays.
     relay.clock.advance(19);
     let c = relay.store.sweep(today(&relay)).await.unwrap();
@@ -355,7 +387,8 @@ async fn unfinished_handshakes_and_idle_connections_time_out() {
     let port = relay.address.port;
     let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let mut buf = [0u8; 1];
-    let n = tokio::time::timeout(std::time::Duration::from_secs(3), tokio::io::AsyncReadExt::read(&mut tcp, &mut buf)).await;
+    let n = tokio::time::timeout(std::time::Duration::from_secs(3), tokio::io::AsyncReadExt::read(&mut tcp, &mut buf))
+        .await;
     assert!(matches!(n, Ok(Ok(0)) | Ok(Err(_))), "{n:?}");
     // An open link that sends nothing is closed after the idle time-out.
     let mut link = relay.link().await;

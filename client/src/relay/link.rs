@@ -102,7 +102,9 @@ impl RelayLink {
                 .await
                 .map_err(|e| LinkError::Proxy(e.to_string()))?
                 .into_inner(),
-            None => TcpStream::connect((host.as_str(), address.port)).await.map_err(|e| LinkError::Unreachable(e.to_string()))?,
+            None => TcpStream::connect((host.as_str(), address.port))
+                .await
+                .map_err(|e| LinkError::Unreachable(e.to_string()))?,
         };
         let _ = tcp.set_nodelay(true);
         let server_name = match &address.host {
@@ -116,7 +118,8 @@ impl RelayLink {
         let config = WebSocketConfig::default()
             .max_message_size(Some(2 * sotto_proto::limits::CELL_SIZE))
             .max_frame_size(Some(2 * sotto_proto::limits::CELL_SIZE));
-        let (ws, _) = client_async_with_config(url, tls, Some(config)).await.map_err(|e| LinkError::Handshake(e.to_string()))?;
+        let (ws, _) =
+            client_async_with_config(url, tls, Some(config)).await.map_err(|e| LinkError::Handshake(e.to_string()))?;
         Self::start(ws).await
     }
 
@@ -199,8 +202,12 @@ pub fn sign_request(key: &SigningKey, nonce: &Nonce, request: &mut Request) {
 }
 
 /// Moves cells between the socket and the link until either side closes.
-async fn pump<S>(mut ws: WebSocketStream<S>, mut out: mpsc::Receiver<Vec<u8>>, events: mpsc::Sender<Event>, pending: Pending)
-where
+async fn pump<S>(
+    mut ws: WebSocketStream<S>,
+    mut out: mpsc::Receiver<Vec<u8>>,
+    events: mpsc::Sender<Event>,
+    pending: Pending,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut keepalive = tokio::time::interval(KEEPALIVE_INTERVAL);
@@ -254,10 +261,9 @@ where
 }
 
 fn tls_error(e: &std::io::Error) -> LinkError {
-    let pin_mismatch = e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        .is_some_and(|r| matches!(r, rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure)));
+    let pin_mismatch = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()).is_some_and(|r| {
+        matches!(r, rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure))
+    });
     if pin_mismatch {
         return LinkError::WrongPin;
     }

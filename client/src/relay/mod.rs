@@ -2,7 +2,7 @@
 //!
 //! - [`tls`]: the rustls client configuration that trusts a relay's pin and nothing else.
 //! - [`link`]: one connection to one relay: requests with their responses, and pushes.
-//! - [`error`]: [`LinkError`].
+//! - [`error`]: why a link failed, [`LinkError`].
 
 pub mod error;
 pub mod link;

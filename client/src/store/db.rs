@@ -106,11 +106,7 @@ impl EncryptedStore {
     /// Creates a new profile in `dir` (created if missing) protected by `passphrase`.
     ///
     /// Fails with [`StoreError::AlreadyExists`] if `dir` already holds a profile.
-    pub fn create(
-        dir: impl AsRef<Path>,
-        passphrase: &[u8],
-        params: KdfParams,
-    ) -> Result<EncryptedStore, StoreError> {
+    pub fn create(dir: impl AsRef<Path>, passphrase: &[u8], params: KdfParams) -> Result<EncryptedStore, StoreError> {
         let dir = dir.as_ref();
         params.validate()?;
         create_private_dir(dir)?;
@@ -134,29 +130,15 @@ impl EncryptedStore {
         Self::finish_open(dir, master, hdr.params)
     }
 
-    fn finish_open(
-        dir: &Path,
-        master: MasterKey,
-        params: KdfParams,
-    ) -> Result<EncryptedStore, StoreError> {
+    fn finish_open(dir: &Path, master: MasterKey, params: KdfParams) -> Result<EncryptedStore, StoreError> {
         let keys = master.derive_subkeys()?;
         let db = open_sled(dir)?;
-        Ok(EncryptedStore {
-            dir: dir.to_path_buf(),
-            db,
-            master,
-            keys,
-            params,
-        })
+        Ok(EncryptedStore { dir: dir.to_path_buf(), db, master, keys, params })
     }
 
     /// Re-wraps the master key under a new passphrase (and parameters). The database is not
     /// touched; the old header is replaced atomically.
-    pub fn change_passphrase(
-        &mut self,
-        new_passphrase: &[u8],
-        params: KdfParams,
-    ) -> Result<(), StoreError> {
+    pub fn change_passphrase(&mut self, new_passphrase: &[u8], params: KdfParams) -> Result<(), StoreError> {
         let hdr = Header::seal(&self.master, new_passphrase, params, random_salt()?)?;
         header::write(&self.dir, &hdr)?;
         self.params = params;
@@ -189,10 +171,7 @@ impl EncryptedStore {
     }
 
     /// Iterates over a table's records as `(key without tag, decrypted value)`, in key order.
-    pub fn scan_table(
-        &self,
-        table: Table,
-    ) -> impl Iterator<Item = Result<(Vec<u8>, Plain), StoreError>> + '_ {
+    pub fn scan_table(&self, table: Table) -> impl Iterator<Item = Result<(Vec<u8>, Plain), StoreError>> + '_ {
         self.db.scan_prefix([table.tag()]).map(move |item| {
             let (sk, sealed) = item?;
             let value = self.open_value(table, &sk, &sealed)?;
@@ -204,10 +183,7 @@ impl EncryptedStore {
     /// [`Txn::commit`]; dropping the transaction discards them. Taking `&mut self` makes the
     /// transaction the only writer, so a read-modify-write inside it cannot be interleaved.
     pub fn txn(&mut self) -> Txn<'_> {
-        Txn {
-            store: self,
-            writes: BTreeMap::new(),
-        }
+        Txn { store: self, writes: BTreeMap::new() }
     }
 
     /// Forces everything written so far to disk.
@@ -231,10 +207,7 @@ impl EncryptedStore {
         if *format != VALUE_FORMAT_V1 {
             return Err(tampered());
         }
-        self.keys
-            .seal
-            .open(&value_aad(sk), body)
-            .ok_or_else(tampered)
+        self.keys.seal.open(&value_aad(sk), body).ok_or_else(tampered)
     }
 
     #[cfg(test)]
@@ -331,8 +304,7 @@ impl<'s> Txn<'s> {
 
     /// Buffers a write of `value` under `key` in `table`.
     pub fn put(&mut self, table: Table, key: &[u8], value: &[u8]) {
-        self.writes
-            .insert(stored_key(table, key), Some(Zeroizing::new(value.to_vec())));
+        self.writes.insert(stored_key(table, key), Some(Zeroizing::new(value.to_vec())));
     }
 
     /// Buffers the removal of `key` from `table`.
@@ -379,11 +351,8 @@ impl<'s> Txn<'s> {
 
     /// The tables this transaction writes to (for diagnostics and tests).
     pub fn tables_written(&self) -> Vec<Table> {
-        let mut t: Vec<Table> = self
-            .writes
-            .keys()
-            .filter_map(|sk| sk.first().copied().and_then(Table::from_tag))
-            .collect();
+        let mut t: Vec<Table> =
+            self.writes.keys().filter_map(|sk| sk.first().copied().and_then(Table::from_tag)).collect();
         t.dedup();
         t
     }

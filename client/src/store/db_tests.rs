@@ -41,10 +41,7 @@ fn create_open_round_trip() {
     }
     let s = EncryptedStore::open(&dir, b"correct horse").unwrap();
     assert_eq!(s.kdf_params(), params());
-    assert_eq!(
-        &**s.get(Table::Meta, b"greeting").unwrap().unwrap(),
-        b"hello"
-    );
+    assert_eq!(&**s.get(Table::Meta, b"greeting").unwrap().unwrap(), b"hello");
     assert_eq!(&**s.get(Table::Messages, b"m1").unwrap().unwrap(), b"first");
     // Same key, other table: a different record.
     assert!(s.get(Table::Contacts, b"m1").unwrap().is_none());
@@ -56,15 +53,9 @@ fn create_refuses_existing_profile_and_open_refuses_missing() {
     let dir = tmp.path().join("p");
     drop(EncryptedStore::create(&dir, b"pw", params()).unwrap());
     let before = snapshot(&dir);
-    assert!(matches!(
-        EncryptedStore::create(&dir, b"other", params()),
-        Err(StoreError::AlreadyExists(_))
-    ));
+    assert!(matches!(EncryptedStore::create(&dir, b"other", params()), Err(StoreError::AlreadyExists(_))));
     assert_eq!(snapshot(&dir), before);
-    assert!(matches!(
-        EncryptedStore::open(tmp.path().join("nothing"), b"pw"),
-        Err(StoreError::NoProfile(_))
-    ));
+    assert!(matches!(EncryptedStore::open(tmp.path().join("nothing"), b"pw"), Err(StoreError::NoProfile(_))));
 }
 
 #[test]
@@ -78,19 +69,9 @@ fn wrong_passphrase_is_typed_and_changes_nothing() {
         t.commit().unwrap();
     }
     let before = snapshot(&dir);
-    assert!(matches!(
-        EncryptedStore::open(&dir, b"wrong"),
-        Err(StoreError::WrongPassphrase)
-    ));
-    assert!(matches!(
-        EncryptedStore::open(&dir, b""),
-        Err(StoreError::WrongPassphrase)
-    ));
-    assert_eq!(
-        snapshot(&dir),
-        before,
-        "a failed open must not touch the disk"
-    );
+    assert!(matches!(EncryptedStore::open(&dir, b"wrong"), Err(StoreError::WrongPassphrase)));
+    assert!(matches!(EncryptedStore::open(&dir, b""), Err(StoreError::WrongPassphrase)));
+    assert_eq!(snapshot(&dir), before, "a failed open must not touch the disk");
     let s = EncryptedStore::open(&dir, b"right").unwrap();
     assert_eq!(&**s.get(Table::Contacts, b"k").unwrap().unwrap(), b"v");
 }
@@ -101,10 +82,7 @@ fn corrupt_header_is_typed() {
     let dir = tmp.path().join("p");
     drop(EncryptedStore::create(&dir, b"pw", params()).unwrap());
     std::fs::write(dir.join(header::HEADER_FILE), b"garbage").unwrap();
-    assert!(matches!(
-        EncryptedStore::open(&dir, b"pw"),
-        Err(StoreError::CorruptHeader(_))
-    ));
+    assert!(matches!(EncryptedStore::open(&dir, b"pw"), Err(StoreError::CorruptHeader(_))));
 }
 
 #[test]
@@ -118,10 +96,7 @@ fn change_passphrase_keeps_data() {
         t.commit().unwrap();
         s.change_passphrase(b"new", params()).unwrap();
     }
-    assert!(matches!(
-        EncryptedStore::open(&dir, b"old"),
-        Err(StoreError::WrongPassphrase)
-    ));
+    assert!(matches!(EncryptedStore::open(&dir, b"old"), Err(StoreError::WrongPassphrase)));
     let s = EncryptedStore::open(&dir, b"new").unwrap();
     assert_eq!(&**s.get(Table::Meta, b"x").unwrap().unwrap(), b"y");
 }
@@ -136,33 +111,15 @@ fn value_moved_to_another_key_or_table_is_tampered() {
     t.commit().unwrap();
 
     let raw = s.raw_db();
-    let alice_sealed = raw
-        .get(stored_key(Table::Contacts, b"alice"))
-        .unwrap()
-        .unwrap();
+    let alice_sealed = raw.get(stored_key(Table::Contacts, b"alice")).unwrap().unwrap();
     // Same table, another key.
-    raw.insert(stored_key(Table::Contacts, b"bob"), alice_sealed.clone())
-        .unwrap();
-    assert!(matches!(
-        s.get(Table::Contacts, b"bob"),
-        Err(StoreError::Tampered {
-            table: Table::Contacts
-        })
-    ));
+    raw.insert(stored_key(Table::Contacts, b"bob"), alice_sealed.clone()).unwrap();
+    assert!(matches!(s.get(Table::Contacts, b"bob"), Err(StoreError::Tampered { table: Table::Contacts })));
     // Same key, another table.
-    raw.insert(stored_key(Table::Messages, b"alice"), alice_sealed)
-        .unwrap();
-    assert!(matches!(
-        s.get(Table::Messages, b"alice"),
-        Err(StoreError::Tampered {
-            table: Table::Messages
-        })
-    ));
+    raw.insert(stored_key(Table::Messages, b"alice"), alice_sealed).unwrap();
+    assert!(matches!(s.get(Table::Messages, b"alice"), Err(StoreError::Tampered { table: Table::Messages })));
     // The original still opens.
-    assert_eq!(
-        &**s.get(Table::Contacts, b"alice").unwrap().unwrap(),
-        b"alice's record"
-    );
+    assert_eq!(&**s.get(Table::Contacts, b"alice").unwrap().unwrap(), b"alice's record");
 }
 
 #[test]
@@ -179,20 +136,14 @@ fn flipped_byte_is_tampered_everywhere() {
         bad[i] ^= 0x01;
         s.raw_db().insert(&sk, bad).unwrap();
         assert!(
-            matches!(
-                s.get(Table::Messages, b"m"),
-                Err(StoreError::Tampered { .. })
-            ),
+            matches!(s.get(Table::Messages, b"m"), Err(StoreError::Tampered { .. })),
             "flip at byte {i} went unnoticed"
         );
     }
     // Truncations, including to nothing, are tampering too, never a panic.
     for len in [0, 1, 10, sealed.len() - 1] {
         s.raw_db().insert(&sk, &sealed[..len]).unwrap();
-        assert!(matches!(
-            s.get(Table::Messages, b"m"),
-            Err(StoreError::Tampered { .. })
-        ));
+        assert!(matches!(s.get(Table::Messages, b"m"), Err(StoreError::Tampered { .. })));
     }
     // scan_table reports it as well.
     assert!(s.scan_table(Table::Messages).any(|r| r.is_err()));
@@ -217,19 +168,9 @@ fn txn_reads_its_writes_and_rolls_back_on_drop() {
         assert!(t.get(Table::Meta, b"b").unwrap().is_none());
         assert!(!t.contains(Table::Meta, b"b").unwrap());
         assert!(t.contains(Table::Meta, b"c").unwrap());
-        let scanned: Vec<(Vec<u8>, Vec<u8>)> = t
-            .scan_table(Table::Meta)
-            .unwrap()
-            .into_iter()
-            .map(|(k, v)| (k, v.to_vec()))
-            .collect();
-        assert_eq!(
-            scanned,
-            vec![
-                (b"a".to_vec(), b"changed".to_vec()),
-                (b"c".to_vec(), b"3".to_vec())
-            ]
-        );
+        let scanned: Vec<(Vec<u8>, Vec<u8>)> =
+            t.scan_table(Table::Meta).unwrap().into_iter().map(|(k, v)| (k, v.to_vec())).collect();
+        assert_eq!(scanned, vec![(b"a".to_vec(), b"changed".to_vec()), (b"c".to_vec(), b"3".to_vec())]);
         // Dropped without commit.
     }
     assert_eq!(&**s.get(Table::Meta, b"a").unwrap().unwrap(), b"1");
@@ -248,24 +189,12 @@ fn commit_spans_tables_and_scan_is_per_table() {
         t.put(Table::Messages, b"m1", b"one");
         t.put(Table::Messages, b"m2", b"two");
         t.put(Table::Outbox, b"o", b"ct");
-        assert_eq!(
-            t.tables_written(),
-            vec![Table::Sessions, Table::Messages, Table::Outbox]
-        );
+        assert_eq!(t.tables_written(), vec![Table::Sessions, Table::Messages, Table::Outbox]);
         t.commit().unwrap();
     }
     let s = EncryptedStore::open(&dir, b"pw").unwrap();
-    let msgs: Vec<_> = s
-        .scan_table(Table::Messages)
-        .map(|r| r.map(|(k, v)| (k, v.to_vec())).unwrap())
-        .collect();
-    assert_eq!(
-        msgs,
-        vec![
-            (b"m1".to_vec(), b"one".to_vec()),
-            (b"m2".to_vec(), b"two".to_vec())
-        ]
-    );
+    let msgs: Vec<_> = s.scan_table(Table::Messages).map(|r| r.map(|(k, v)| (k, v.to_vec())).unwrap()).collect();
+    assert_eq!(msgs, vec![(b"m1".to_vec(), b"one".to_vec()), (b"m2".to_vec(), b"two".to_vec())]);
     assert_eq!(s.scan_table(Table::Sessions).count(), 1);
     assert_eq!(s.scan_table(Table::Contacts).count(), 0);
 }
@@ -286,8 +215,5 @@ fn opening_an_open_profile_reports_locked() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("p");
     let _first = EncryptedStore::create(&dir, b"pw", params()).unwrap();
-    assert!(matches!(
-        EncryptedStore::open(&dir, b"pw"),
-        Err(StoreError::Locked(_))
-    ));
+    assert!(matches!(EncryptedStore::open(&dir, b"pw"), Err(StoreError::Locked(_))));
 }

@@ -38,17 +38,10 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 fn assert_absent(dir: &Path, needles: &[(&str, Vec<u8>)]) {
     let files = all_files(dir);
-    assert!(
-        files.iter().any(|(_, b)| b.len() > 1000),
-        "nothing was written?"
-    );
+    assert!(files.iter().any(|(_, b)| b.len() > 1000), "nothing was written?");
     for (path, bytes) in &files {
         for (what, needle) in needles {
-            assert!(
-                !contains(bytes, needle),
-                "{what} found in {}",
-                path.display()
-            );
+            assert!(!contains(bytes, needle), "{what} found in {}", path.display());
         }
     }
 }
@@ -59,11 +52,7 @@ fn write_contact_and_message(store: &mut EncryptedStore) {
     let contact_key = txn.index_key(Table::Contacts, CONTACT);
     txn.put(Table::Contacts, &contact_key, CONTACT);
     let conv_key = txn.index_key(Table::Conversations, CONTACT);
-    txn.put(
-        Table::Conversations,
-        &conv_key,
-        b"conversation with Gulnara-MARKER",
-    );
+    txn.put(Table::Conversations, &conv_key, b"conversation with Gulnara-MARKER");
     txn.put(Table::Messages, b"msg-0001", TEXT);
     txn.commit().unwrap();
 }
@@ -96,11 +85,8 @@ async fn profile_files_hold_no_marker_and_no_key() {
         txn.remove(Table::Contacts, &store_index(&txn));
         txn.commit().unwrap();
 
-        let mut needles: Vec<(&str, Vec<u8>)> = vec![
-            ("marker", MARKER.to_vec()),
-            ("contact name", CONTACT.to_vec()),
-            ("message text", TEXT.to_vec()),
-        ];
+        let mut needles: Vec<(&str, Vec<u8>)> =
+            vec![("marker", MARKER.to_vec()), ("contact name", CONTACT.to_vec()), ("message text", TEXT.to_vec())];
         for (i, key) in store.secrets_for_tests().into_iter().enumerate() {
             let what = ["master key", "seal key", "index key"][i];
             needles.push((what, key));
@@ -108,10 +94,7 @@ async fn profile_files_hold_no_marker_and_no_key() {
         {
             let txn = store.txn();
             let identity = local_identity(&txn).unwrap();
-            needles.push((
-                "identity private key",
-                identity.private_key().serialize().to_vec(),
-            ));
+            needles.push(("identity private key", identity.private_key().serialize().to_vec()));
         }
         store.flush().unwrap();
         drop(store);

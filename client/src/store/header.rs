@@ -56,29 +56,14 @@ impl Header {
         random_bytes(&mut nonce)?;
         let aad = aad_bytes(&params, &salt, &nonce);
         let wrapped_vec = master.wrap(passphrase, &salt, &params, &nonce, &aad)?;
-        let wrapped: [u8; WRAPPED_LEN] = wrapped_vec
-            .as_slice()
-            .try_into()
-            .map_err(|_| StoreError::Seal)?;
-        Ok(Header {
-            params,
-            salt,
-            nonce,
-            wrapped,
-        })
+        let wrapped: [u8; WRAPPED_LEN] = wrapped_vec.as_slice().try_into().map_err(|_| StoreError::Seal)?;
+        Ok(Header { params, salt, nonce, wrapped })
     }
 
     /// Unwraps the master key; [`StoreError::WrongPassphrase`] if the passphrase is wrong.
     pub(crate) fn unwrap_master(&self, passphrase: &[u8]) -> Result<MasterKey, StoreError> {
         let aad = aad_bytes(&self.params, &self.salt, &self.nonce);
-        MasterKey::unwrap_with(
-            passphrase,
-            &self.salt,
-            &self.params,
-            &self.nonce,
-            &aad,
-            &self.wrapped,
-        )
+        MasterKey::unwrap_with(passphrase, &self.salt, &self.params, &self.nonce, &aad, &self.wrapped)
     }
 
     fn to_bytes(&self) -> Vec<u8> {
@@ -107,15 +92,8 @@ impl Header {
             p_cost: u32::from_le_bytes(r.take()?),
         };
         // Checked before any Argon2 work, so a crafted header cannot ask for 4 GiB.
-        params
-            .validate()
-            .map_err(|_| StoreError::CorruptHeader("key-derivation parameters out of range"))?;
-        Ok(Header {
-            params,
-            salt: r.take()?,
-            nonce: r.take()?,
-            wrapped: r.take()?,
-        })
+        params.validate().map_err(|_| StoreError::CorruptHeader("key-derivation parameters out of range"))?;
+        Ok(Header { params, salt: r.take()?, nonce: r.take()?, wrapped: r.take()? })
     }
 }
 
@@ -136,13 +114,9 @@ struct Reader<'a>(&'a [u8]);
 
 impl Reader<'_> {
     fn take<const N: usize>(&mut self) -> Result<[u8; N], StoreError> {
-        let (head, rest) = self
-            .0
-            .split_at_checked(N)
-            .ok_or(StoreError::CorruptHeader("truncated"))?;
+        let (head, rest) = self.0.split_at_checked(N).ok_or(StoreError::CorruptHeader("truncated"))?;
         self.0 = rest;
-        head.try_into()
-            .map_err(|_| StoreError::CorruptHeader("truncated"))
+        head.try_into().map_err(|_| StoreError::CorruptHeader("truncated"))
     }
 }
 
@@ -157,17 +131,14 @@ pub(crate) fn read(dir: &Path) -> Result<Header, StoreError> {
         Err(e) => return Err(StoreError::io("open the profile header", path)(e)),
     };
     let mut bytes = Vec::with_capacity(HEADER_LEN);
-    file.take(READ_LIMIT)
-        .read_to_end(&mut bytes)
-        .map_err(StoreError::io("read the profile header", &path))?;
+    file.take(READ_LIMIT).read_to_end(&mut bytes).map_err(StoreError::io("read the profile header", &path))?;
     Header::parse(&bytes)
 }
 
 /// Whether `dir` already holds a header.
 pub(crate) fn exists(dir: &Path) -> Result<bool, StoreError> {
     let path = dir.join(HEADER_FILE);
-    path.try_exists()
-        .map_err(StoreError::io("look for the profile header", path))
+    path.try_exists().map_err(StoreError::io("look for the profile header", path))
 }
 
 /// Writes `header` into `dir`, atomically replacing any previous one.
@@ -181,10 +152,8 @@ pub(crate) fn write(dir: &Path, header: &Header) -> Result<(), StoreError> {
             .truncate(true)
             .open(&tmp)
             .map_err(StoreError::io("create the profile header", &tmp))?;
-        f.write_all(&header.to_bytes())
-            .map_err(StoreError::io("write the profile header", &tmp))?;
-        f.sync_all()
-            .map_err(StoreError::io("sync the profile header", &tmp))?;
+        f.write_all(&header.to_bytes()).map_err(StoreError::io("write the profile header", &tmp))?;
+        f.sync_all().map_err(StoreError::io("sync the profile header", &tmp))?;
     }
     fs::rename(&tmp, &path).map_err(StoreError::io("install the profile header", &path))?;
     sync_dir(dir)
@@ -194,9 +163,7 @@ pub(crate) fn write(dir: &Path, header: &Header) -> Result<(), StoreError> {
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     #[cfg(unix)]
     {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(StoreError::io("sync the profile directory", dir))?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(StoreError::io("sync the profile directory", dir))?;
     }
     #[cfg(not(unix))]
     let _ = dir;
@@ -220,30 +187,18 @@ mod tests {
         assert_eq!(back.params, params);
         assert!(back.unwrap_master(b"pw").is_ok());
 
-        assert!(matches!(
-            Header::parse(&bytes[..HEADER_LEN - 1]),
-            Err(StoreError::CorruptHeader(_))
-        ));
+        assert!(matches!(Header::parse(&bytes[..HEADER_LEN - 1]), Err(StoreError::CorruptHeader(_))));
         let mut bad_magic = bytes.clone();
         bad_magic[0] ^= 1;
-        assert!(matches!(
-            Header::parse(&bad_magic),
-            Err(StoreError::CorruptHeader(_))
-        ));
+        assert!(matches!(Header::parse(&bad_magic), Err(StoreError::CorruptHeader(_))));
         // A header demanding absurd memory is refused before any Argon2 work.
         let mut greedy = bytes.clone();
         greedy[10..14].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(matches!(
-            Header::parse(&greedy),
-            Err(StoreError::CorruptHeader(_))
-        ));
+        assert!(matches!(Header::parse(&greedy), Err(StoreError::CorruptHeader(_))));
         // Changed parameters still parse, but no longer unwrap: they are authenticated.
         let mut changed = bytes.clone();
         changed[14..18].copy_from_slice(&2u32.to_le_bytes());
         let h2 = Header::parse(&changed).unwrap();
-        assert!(matches!(
-            h2.unwrap_master(b"pw"),
-            Err(StoreError::WrongPassphrase)
-        ));
+        assert!(matches!(h2.unwrap_master(b"pw"), Err(StoreError::WrongPassphrase)));
     }
 }

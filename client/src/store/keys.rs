@@ -70,21 +70,13 @@ impl KdfParams {
 
     /// The production parameters (64 MiB, 3 passes, 1 lane).
     pub const fn production() -> Self {
-        KdfParams {
-            m_cost_kib: Self::DEFAULT_M_COST_KIB,
-            t_cost: Self::DEFAULT_T_COST,
-            p_cost: Self::DEFAULT_P_COST,
-        }
+        KdfParams { m_cost_kib: Self::DEFAULT_M_COST_KIB, t_cost: Self::DEFAULT_T_COST, p_cost: Self::DEFAULT_P_COST }
     }
 
     /// The cheapest parameters Argon2 accepts. **Only for tests**: a profile created with these
     /// falls to a passphrase guesser almost as fast as an unhashed one.
     pub const fn insecure_for_tests() -> Self {
-        KdfParams {
-            m_cost_kib: 8,
-            t_cost: 1,
-            p_cost: 1,
-        }
+        KdfParams { m_cost_kib: 8, t_cost: 1, p_cost: 1 }
     }
 
     /// Checks the bounds above and Argon2's own limits.
@@ -179,9 +171,7 @@ impl MasterKey {
         let plain = aead_open(&kek.0, nonce, aad, wrapped).ok_or(StoreError::WrongPassphrase)?;
         let mut key = MasterKey([0u8; KEY_LEN]);
         if plain.len() != KEY_LEN {
-            return Err(StoreError::CorruptHeader(
-                "wrapped key has the wrong length",
-            ));
+            return Err(StoreError::CorruptHeader("wrapped key has the wrong length"));
         }
         key.0.copy_from_slice(&plain);
         Ok(key)
@@ -193,10 +183,8 @@ impl MasterKey {
         let hk = Hkdf::<Sha256>::new(None, &self.0);
         let mut seal = SealKey([0u8; KEY_LEN]);
         let mut index = IndexKey([0u8; INDEX_KEY_LEN]);
-        hk.expand(SEAL_LABEL, &mut seal.0)
-            .map_err(|_| StoreError::Seal)?;
-        hk.expand(INDEX_LABEL, &mut index.0)
-            .map_err(|_| StoreError::Seal)?;
+        hk.expand(SEAL_LABEL, &mut seal.0).map_err(|_| StoreError::Seal)?;
+        hk.expand(INDEX_LABEL, &mut index.0).map_err(|_| StoreError::Seal)?;
         Ok(SubKeys { seal, index })
     }
 
@@ -265,30 +253,15 @@ impl IndexKey {
     }
 }
 
-fn aead_seal(
-    key: &[u8; KEY_LEN],
-    nonce: &[u8; NONCE_LEN],
-    aad: &[u8],
-    msg: &[u8],
-) -> Result<Vec<u8>, StoreError> {
+fn aead_seal(key: &[u8; KEY_LEN], nonce: &[u8; NONCE_LEN], aad: &[u8], msg: &[u8]) -> Result<Vec<u8>, StoreError> {
     // The cipher instance copies the key; it zeroizes that copy on drop.
     let cipher = XChaCha20Poly1305::new(Key::from_slice(key));
-    cipher
-        .encrypt(XNonce::from_slice(nonce), Payload { msg, aad })
-        .map_err(|_| StoreError::Seal)
+    cipher.encrypt(XNonce::from_slice(nonce), Payload { msg, aad }).map_err(|_| StoreError::Seal)
 }
 
-fn aead_open(
-    key: &[u8; KEY_LEN],
-    nonce: &[u8; NONCE_LEN],
-    aad: &[u8],
-    ct: &[u8],
-) -> Option<Zeroizing<Vec<u8>>> {
+fn aead_open(key: &[u8; KEY_LEN], nonce: &[u8; NONCE_LEN], aad: &[u8], ct: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
     let cipher = XChaCha20Poly1305::new(Key::from_slice(key));
-    cipher
-        .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
-        .ok()
-        .map(Zeroizing::new)
+    cipher.decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad }).ok().map(Zeroizing::new)
 }
 
 #[cfg(test)]
@@ -303,8 +276,7 @@ mod tests {
         let salt = random_salt().unwrap();
         let nonce = [7u8; NONCE_LEN];
         let wrapped = mk.wrap(b"pass", &salt, &params, &nonce, b"hdr").unwrap();
-        let back =
-            MasterKey::unwrap_with(b"pass", &salt, &params, &nonce, b"hdr", &wrapped).unwrap();
+        let back = MasterKey::unwrap_with(b"pass", &salt, &params, &nonce, b"hdr", &wrapped).unwrap();
         assert_eq!(back.expose_for_tests(), mk.expose_for_tests());
         assert!(matches!(
             MasterKey::unwrap_with(b"pasS", &salt, &params, &nonce, b"hdr", &wrapped),
@@ -322,10 +294,7 @@ mod tests {
         let mk = MasterKey::generate().unwrap();
         let sk = mk.derive_subkeys().unwrap();
         assert_ne!(sk.seal.expose_for_tests(), mk.expose_for_tests());
-        assert_ne!(
-            &sk.index.expose_for_tests()[..KEY_LEN],
-            sk.seal.expose_for_tests()
-        );
+        assert_ne!(&sk.index.expose_for_tests()[..KEY_LEN], sk.seal.expose_for_tests());
         assert_ne!(sk.index.hash(1, b"alice"), sk.index.hash(2, b"alice"));
         assert_eq!(sk.index.hash(1, b"alice"), sk.index.hash(1, b"alice"));
     }
@@ -334,18 +303,9 @@ mod tests {
     fn params_bounds() {
         assert!(KdfParams::production().validate().is_ok());
         assert!(KdfParams::insecure_for_tests().validate().is_ok());
-        let huge = KdfParams {
-            m_cost_kib: u32::MAX,
-            ..KdfParams::production()
-        };
-        assert!(matches!(
-            huge.validate(),
-            Err(StoreError::InvalidKdfParams(_))
-        ));
-        let zero = KdfParams {
-            t_cost: 0,
-            ..KdfParams::production()
-        };
+        let huge = KdfParams { m_cost_kib: u32::MAX, ..KdfParams::production() };
+        assert!(matches!(huge.validate(), Err(StoreError::InvalidKdfParams(_))));
+        let zero = KdfParams { t_cost: 0, ..KdfParams::production() };
         assert!(zero.validate().is_err());
     }
 

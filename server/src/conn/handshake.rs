@@ -19,9 +19,9 @@ pub const MAX_WS_MESSAGE: usize = 2 * sotto_proto::limits::CELL_SIZE;
 /// Completes TLS and the WebSocket upgrade. Errors carry nothing: the caller only counts.
 pub(crate) async fn accept(tcp: TcpStream, tls: TlsAcceptor) -> Result<Ws, ()> {
     let stream = tls.accept(tcp).await.map_err(drop)?;
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(MAX_WS_MESSAGE))
-        .max_frame_size(Some(MAX_WS_MESSAGE));
+    let config = WebSocketConfig::default().max_message_size(Some(MAX_WS_MESSAGE)).max_frame_size(Some(MAX_WS_MESSAGE));
+    // The callback's signature is tungstenite's; its error type is what it is.
+    #[allow(clippy::result_large_err)]
     let check_path = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
         if req.uri().path() == WS_PATH {
             return Ok(resp);

@@ -13,7 +13,9 @@ const ID_ATTEMPTS: usize = 3;
 
 impl<S: Store> Connection<S> {
     pub(super) async fn create_mailbox(&mut self, request: &Request) -> Response {
-        let Request::CreateMailbox { owner_key, signature } = request else { return Response::Error(ErrorCode::Malformed) };
+        let Request::CreateMailbox { owner_key, signature } = request else {
+            return Response::Error(ErrorCode::Malformed);
+        };
         if !verify(owner_key, &self.nonce, request, signature) {
             return Response::Error(ErrorCode::Auth);
         }
@@ -36,7 +38,9 @@ impl<S: Store> Connection<S> {
     }
 
     pub(super) async fn secure(&mut self, request: &Request) -> Response {
-        let Request::Secure { recv_id, sender_key, signature } = request else { return Response::Error(ErrorCode::Malformed) };
+        let Request::Secure { recv_id, sender_key, signature } = request else {
+            return Response::Error(ErrorCode::Malformed);
+        };
         if let Err(r) = self.check_owner(recv_id, request, signature).await {
             return r;
         }
@@ -73,7 +77,9 @@ impl<S: Store> Connection<S> {
         let Request::Ack { recv_id, seq, signature } = request else { return Response::Error(ErrorCode::Malformed) };
         // A subscription on this connection already holds the owner key: no store read.
         match self.subs.get(recv_id) {
-            Some(sub) if !verify(&sub.owner_key, &self.nonce, request, signature) => return Response::Error(ErrorCode::Auth),
+            Some(sub) if !verify(&sub.owner_key, &self.nonce, request, signature) => {
+                return Response::Error(ErrorCode::Auth);
+            }
             Some(_) => {}
             None => {
                 if let Err(r) = self.check_owner(recv_id, request, signature).await {
@@ -94,7 +100,9 @@ impl<S: Store> Connection<S> {
     }
 
     pub(super) async fn delete_mailbox(&mut self, request: &Request) -> Response {
-        let Request::DeleteMailbox { recv_id, signature } = request else { return Response::Error(ErrorCode::Malformed) };
+        let Request::DeleteMailbox { recv_id, signature } = request else {
+            return Response::Error(ErrorCode::Malformed);
+        };
         if let Err(r) = self.check_owner(recv_id, request, signature).await {
             return r;
         }

@@ -123,6 +123,7 @@ impl<S: Store> Connection<S> {
     async fn run(mut self, mut ws: Ws, mut shutdown: watch::Receiver<bool>) {
         let idle = self.shared.limits.idle_timeout;
         let mut deadline = tokio::time::Instant::now() + idle;
+        tracing::debug!("connection opened");
         let mut result = self.write(&mut ws, ServerFrame::Hello { nonce: self.nonce }).await;
         while result.is_ok() {
             let room = self.sends.len() < self.shared.limits.max_inflight_sends;
@@ -145,6 +146,7 @@ impl<S: Store> Connection<S> {
         for recv_id in self.subs.keys() {
             self.shared.hub.unsubscribe(recv_id, self.id);
         }
+        tracing::debug!(subscriptions = self.subs.len(), sends_in_flight = self.sends.len(), "connection closed");
         // Best effort: the peer may already be gone.
         let _ = timeout(std::time::Duration::from_secs(1), ws.close(None)).await;
     }
@@ -189,6 +191,7 @@ impl<S: Store> Connection<S> {
 
     async fn dispatch(&mut self, ws: &mut Ws, frame: ClientFrame) -> Result<(), Closed> {
         let ClientFrame { corr, request } = frame;
+        tracing::trace!(kind = kind(&request), "request");
         let response = match request {
             Request::Ping => Response::Pong,
             Request::CreateMailbox { .. } => self.create_mailbox(&request).await,
@@ -262,6 +265,23 @@ impl<S: Store> Connection<S> {
             max_blob_size: l.max_blob_size,
             blob_quota_bytes: l.blob_quota_bytes,
         }
+    }
+}
+
+/// The request's name, for trace logs (never its contents).
+fn kind(request: &Request) -> &'static str {
+    match request {
+        Request::Ping => "ping",
+        Request::CreateMailbox { .. } => "create_mailbox",
+        Request::Secure { .. } => "secure",
+        Request::Send { .. } => "send",
+        Request::Subscribe { .. } => "subscribe",
+        Request::Ack { .. } => "ack",
+        Request::DeleteMailbox { .. } => "delete_mailbox",
+        Request::BlobCreate { .. } => "blob_create",
+        Request::BlobPut { .. } => "blob_put",
+        Request::BlobStatus { .. } => "blob_status",
+        Request::BlobGet { .. } => "blob_get",
     }
 }
 

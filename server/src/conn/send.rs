@@ -11,7 +11,9 @@ impl<S: Store> Connection<S> {
     /// Checks the send and starts it. Returns a response now if it was refused, or
     /// `None` when the send is waiting for the disk and will answer later.
     pub(super) async fn send(&mut self, corr: u32, request: Request) -> Option<Response> {
-        let Request::Send { send_id, envelope, signature } = &request else { return Some(Response::Error(ErrorCode::Malformed)) };
+        let Request::Send { send_id, envelope, signature } = &request else {
+            return Some(Response::Error(ErrorCode::Malformed));
+        };
         let target = match self.shared.store.send_target(*send_id).await {
             Ok(Some(t)) => t,
             Ok(None) => return Some(Response::Error(ErrorCode::NoMailbox)),

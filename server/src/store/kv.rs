@@ -26,6 +26,9 @@ use super::{BlobProgress, Mailbox, Quotas, SendTarget, Store, StoreError, SweepC
 /// One write in an atomic batch: a value to put, or `None` to remove.
 pub type BatchOp = (Vec<u8>, Option<Vec<u8>>);
 
+/// Key-value pairs read by a scan, in key order.
+pub type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// An ordered key-value engine.
 pub trait Kv: Send + Sync + 'static {
     /// The value under `key`.
@@ -33,7 +36,7 @@ pub trait Kv: Send + Sync + 'static {
     /// Applies all writes atomically.
     fn apply(&self, batch: Vec<BatchOp>) -> Result<(), StoreError>;
     /// Up to `limit` entries with `start <= key < end`, in key order.
-    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Rows, StoreError>;
     /// Resolves once every write applied before the call is durable.
     fn durable(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
@@ -83,7 +86,13 @@ impl<K: Kv> KvStore<K> {
         self.kv.get(&key(T_MAILBOX, &recv_id.0))?.map(|v| decode_mailbox(&v)).transpose()
     }
 
-    fn enqueue_now(&self, recv_id: RecvId, envelope: &Envelope, expires_day: u32, q: Quotas) -> Result<u64, StoreError> {
+    fn enqueue_now(
+        &self,
+        recv_id: RecvId,
+        envelope: &Envelope,
+        expires_day: u32,
+        q: Quotas,
+    ) -> Result<u64, StoreError> {
         let _g = self.lock(&recv_id.0);
         let mut mb = self.get_mailbox(&recv_id)?.ok_or(StoreError::NoMailbox)?;
         let queued = u64::from(mb.queued) + 1;
@@ -128,7 +137,11 @@ impl<K: Kv> KvStore<K> {
         let complete_after = end == blob.size;
         // Chunks follow each other exactly; only the last may be short, and only a
         // zero-byte blob has an empty chunk.
-        if offset != blob.received || end > blob.size || (len as usize != BLOB_CHUNK_SIZE && !complete_after) || len == 0 {
+        if offset != blob.received
+            || end > blob.size
+            || (len as usize != BLOB_CHUNK_SIZE && !complete_after)
+            || len == 0
+        {
             return Err(StoreError::BadOffset);
         }
         blob.received = end;
@@ -239,7 +252,13 @@ impl<K: Kv> KvStore<K> {
 }
 
 impl<K: Kv> Store for KvStore<K> {
-    async fn create_mailbox(&self, recv_id: RecvId, send_id: SendId, owner_key: PublicKey, expires_day: u32) -> Result<(), StoreError> {
+    async fn create_mailbox(
+        &self,
+        recv_id: RecvId,
+        send_id: SendId,
+        owner_key: PublicKey,
+        expires_day: u32,
+    ) -> Result<(), StoreError> {
         {
             let _g = self.lock(&recv_id.0);
             let (mkey, skey) = (key(T_MAILBOX, &recv_id.0), key(T_SEND, &send_id.0));
@@ -285,13 +304,24 @@ impl<K: Kv> Store for KvStore<K> {
         Ok(self.get_mailbox(&recv_id)?.map(|mb| SendTarget { recv_id, sender_key: mb.sender_key }))
     }
 
-    async fn enqueue(&self, recv_id: RecvId, envelope: Envelope, expires_day: u32, quotas: Quotas) -> Result<u64, StoreError> {
+    async fn enqueue(
+        &self,
+        recv_id: RecvId,
+        envelope: Envelope,
+        expires_day: u32,
+        quotas: Quotas,
+    ) -> Result<u64, StoreError> {
         let seq = self.enqueue_now(recv_id, &envelope, expires_day, quotas)?;
         self.kv.durable().await?;
         Ok(seq)
     }
 
-    async fn pending(&self, recv_id: RecvId, after: Option<u64>, limit: usize) -> Result<Vec<(u64, Envelope)>, StoreError> {
+    async fn pending(
+        &self,
+        recv_id: RecvId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, Envelope)>, StoreError> {
         let start = match after {
             None => queue_key(&recv_id, 0),
             Some(u64::MAX) => return Ok(Vec::new()),
@@ -302,7 +332,8 @@ impl<K: Kv> Store for KvStore<K> {
         rows.into_iter()
             .map(|(k, v)| {
                 let seq = u64::from_be_bytes(k[1 + ID_LEN..].try_into().map_err(|_| StoreError::Corrupt)?);
-                let env = Envelope::from_slice(v.get(4..).ok_or(StoreError::Corrupt)?).map_err(|_| StoreError::Corrupt)?;
+                let env =
+                    Envelope::from_slice(v.get(4..).ok_or(StoreError::Corrupt)?).map_err(|_| StoreError::Corrupt)?;
                 Ok((seq, env))
             })
             .collect()
@@ -329,7 +360,14 @@ impl<K: Kv> Store for KvStore<K> {
         self.kv.durable().await
     }
 
-    async fn blob_create(&self, write_id: BlobWriteId, read_id: BlobReadId, size: u64, expires_day: u32, q: Quotas) -> Result<(), StoreError> {
+    async fn blob_create(
+        &self,
+        write_id: BlobWriteId,
+        read_id: BlobReadId,
+        size: u64,
+        expires_day: u32,
+        q: Quotas,
+    ) -> Result<(), StoreError> {
         {
             let _g = self.lock(&write_id.0);
             let _t = self.blob_total.lock().unwrap_or_else(|p| p.into_inner());
@@ -363,14 +401,16 @@ impl<K: Kv> Store for KvStore<K> {
     }
 
     async fn blob_status(&self, write_id: BlobWriteId) -> Result<BlobProgress, StoreError> {
-        let blob = self.kv.get(&key(T_BLOB, &write_id.0))?.map(|v| decode_blob(&v)).transpose()?.ok_or(StoreError::NoBlob)?;
+        let blob =
+            self.kv.get(&key(T_BLOB, &write_id.0))?.map(|v| decode_blob(&v)).transpose()?.ok_or(StoreError::NoBlob)?;
         Ok(BlobProgress { received: blob.received, size: blob.size })
     }
 
     async fn blob_get(&self, read_id: BlobReadId, offset: u64) -> Result<(u64, Chunk), StoreError> {
         let wid = self.kv.get(&key(T_READ, &read_id.0))?.ok_or(StoreError::NoBlob)?;
         let write_id = BlobWriteId(id_from(&wid)?);
-        let blob = self.kv.get(&key(T_BLOB, &write_id.0))?.map(|v| decode_blob(&v)).transpose()?.ok_or(StoreError::NoBlob)?;
+        let blob =
+            self.kv.get(&key(T_BLOB, &write_id.0))?.map(|v| decode_blob(&v)).transpose()?.ok_or(StoreError::NoBlob)?;
         if blob.received < blob.size {
             return Err(StoreError::BlobIncomplete);
         }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::RwLock;
 
 use super::StoreError;
-use super::kv::{BatchOp, Kv};
+use super::kv::{BatchOp, Kv, Rows};
 
 /// An ordered map in memory.
 #[derive(Default)]
@@ -37,7 +37,7 @@ impl Kv for MemoryKv {
         Ok(())
     }
 
-    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Rows, StoreError> {
         if start >= end {
             return Ok(Vec::new());
         }

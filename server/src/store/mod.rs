@@ -197,7 +197,11 @@ pub trait Store: Send + Sync + 'static {
     fn blob_status(&self, write_id: BlobWriteId) -> impl Future<Output = Result<BlobProgress, StoreError>> + Send;
 
     /// The chunk at `offset` of a complete blob, and the blob's size.
-    fn blob_get(&self, read_id: BlobReadId, offset: u64) -> impl Future<Output = Result<(u64, Chunk), StoreError>> + Send;
+    fn blob_get(
+        &self,
+        read_id: BlobReadId,
+        offset: u64,
+    ) -> impl Future<Output = Result<(u64, Chunk), StoreError>> + Send;
 
     /// Deletes everything whose expiry day is before `today`.
     fn sweep(&self, today: u32) -> impl Future<Output = Result<SweepCounts, StoreError>> + Send;

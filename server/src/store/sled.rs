@@ -13,7 +13,7 @@ use std::thread;
 use tokio::sync::oneshot;
 
 use super::StoreError;
-use super::kv::{BatchOp, Kv};
+use super::kv::{BatchOp, Kv, Rows};
 
 type Waiter = oneshot::Sender<Result<(), String>>;
 
@@ -80,7 +80,7 @@ impl Kv for SledKv {
         self.db.apply_batch(b).map_err(engine)
     }
 
-    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Rows, StoreError> {
         if start >= end {
             return Ok(Vec::new());
         }

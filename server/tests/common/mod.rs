@@ -7,7 +7,7 @@ use ed25519_dalek::SigningKey;
 use rand::RngCore;
 use sotto_client::relay::{ConnectOptions, Event, RelayLink, sign_request};
 use sotto_proto::limits::ENVELOPE_SIZE;
-use sotto_proto::{Envelope, Push, PublicKey, RecvId, RelayAddress, Request, Response, SendId, Signature};
+use sotto_proto::{Envelope, PublicKey, Push, RecvId, RelayAddress, Request, Response, SendId, Signature};
 use sotto_server::clock::ManualClock;
 use sotto_server::metrics::Metrics;
 use sotto_server::store::Store;
@@ -129,7 +129,9 @@ pub async fn send(link: &RelayLink, send_id: SendId, tag: u8) -> Response {
 /// The next delivery on `link`, within a few seconds.
 pub async fn next_delivery(link: &mut RelayLink) -> (RecvId, u64, Envelope) {
     loop {
-        let ev = tokio::time::timeout(std::time::Duration::from_secs(5), link.next_event()).await.expect("no delivery in time");
+        let ev = tokio::time::timeout(std::time::Duration::from_secs(5), link.next_event())
+            .await
+            .expect("no delivery in time");
         match ev {
             Some(Event::Push(Push::Deliver { recv_id, seq, envelope })) => return (recv_id, seq, envelope),
             Some(_) => continue,

@@ -9,8 +9,7 @@
 
 use async_trait::async_trait;
 use libsignal_protocol::{
-    Direction, IdentityChange, IdentityKey, IdentityKeyPair, IdentityKeyStore, ProtocolAddress,
-    SignalProtocolError,
+    Direction, IdentityChange, IdentityKey, IdentityKeyPair, IdentityKeyStore, ProtocolAddress, SignalProtocolError,
 };
 use rand::{CryptoRng, Rng};
 use zeroize::Zeroizing;
@@ -44,29 +43,18 @@ pub enum IdentityStatus {
 
 /// Stores the profile's own identity. Refuses to overwrite an existing one, since losing it
 /// breaks every conversation.
-pub fn init_identity(
-    txn: &mut Txn<'_>,
-    pair: &IdentityKeyPair,
-    registration_id: u32,
-) -> Result<(), StoreError> {
+pub fn init_identity(txn: &mut Txn<'_>, pair: &IdentityKeyPair, registration_id: u32) -> Result<(), StoreError> {
     if txn.contains(Table::Meta, META_IDENTITY)? {
         return Err(StoreError::IdentityExists);
     }
     let serialized = Zeroizing::new(pair.serialize().into_vec());
     txn.put(Table::Meta, META_IDENTITY, &serialized);
-    txn.put(
-        Table::Meta,
-        META_REGISTRATION_ID,
-        &registration_id.to_be_bytes(),
-    );
+    txn.put(Table::Meta, META_REGISTRATION_ID, &registration_id.to_be_bytes());
     Ok(())
 }
 
 /// Generates and stores a fresh identity key pair and registration id.
-pub fn generate_identity<R: Rng + CryptoRng>(
-    txn: &mut Txn<'_>,
-    rng: &mut R,
-) -> Result<IdentityKeyPair, StoreError> {
+pub fn generate_identity<R: Rng + CryptoRng>(txn: &mut Txn<'_>, rng: &mut R) -> Result<IdentityKeyPair, StoreError> {
     let pair = IdentityKeyPair::generate(rng);
     let registration_id = rng.random_range(1..=MAX_REGISTRATION_ID);
     init_identity(txn, &pair, registration_id)?;
@@ -75,57 +63,30 @@ pub fn generate_identity<R: Rng + CryptoRng>(
 
 /// The profile's own identity key pair.
 pub fn local_identity(txn: &Txn<'_>) -> Result<IdentityKeyPair, StoreError> {
-    let bytes = txn
-        .get(Table::Meta, META_IDENTITY)?
-        .ok_or(StoreError::NoIdentity)?;
+    let bytes = txn.get(Table::Meta, META_IDENTITY)?.ok_or(StoreError::NoIdentity)?;
     Ok(IdentityKeyPair::try_from(bytes.as_slice())?)
 }
 
 /// The profile's registration id.
 pub fn local_registration_id(txn: &Txn<'_>) -> Result<u32, StoreError> {
-    let bytes = txn
-        .get(Table::Meta, META_REGISTRATION_ID)?
-        .ok_or(StoreError::NoIdentity)?;
-    let arr: [u8; 4] = bytes
-        .as_slice()
-        .try_into()
-        .map_err(|_| StoreError::CorruptRecord("registration id"))?;
+    let bytes = txn.get(Table::Meta, META_REGISTRATION_ID)?.ok_or(StoreError::NoIdentity)?;
+    let arr: [u8; 4] = bytes.as_slice().try_into().map_err(|_| StoreError::CorruptRecord("registration id"))?;
     Ok(u32::from_be_bytes(arr))
 }
 
 /// The trust state of `address`'s identity key.
-pub fn identity_status(
-    txn: &Txn<'_>,
-    address: &ProtocolAddress,
-) -> Result<IdentityStatus, StoreError> {
+pub fn identity_status(txn: &Txn<'_>, address: &ProtocolAddress) -> Result<IdentityStatus, StoreError> {
     Ok(match load(txn, address)? {
         None => IdentityStatus::Unknown,
-        Some(Record {
-            trusted,
-            pending: None,
-        }) => IdentityStatus::Trusted(trusted),
-        Some(Record {
-            trusted,
-            pending: Some(pending),
-        }) => IdentityStatus::Changed { trusted, pending },
+        Some(Record { trusted, pending: None }) => IdentityStatus::Trusted(trusted),
+        Some(Record { trusted, pending: Some(pending) }) => IdentityStatus::Changed { trusted, pending },
     })
 }
 
 /// Trusts `key` for `address` from now on (after the user verified the safety number),
 /// replacing any previously trusted key and clearing a pending one.
-pub fn accept_identity(
-    txn: &mut Txn<'_>,
-    address: &ProtocolAddress,
-    key: &IdentityKey,
-) -> Result<(), StoreError> {
-    store(
-        txn,
-        address,
-        &Record {
-            trusted: *key,
-            pending: None,
-        },
-    );
+pub fn accept_identity(txn: &mut Txn<'_>, address: &ProtocolAddress, key: &IdentityKey) -> Result<(), StoreError> {
+    store(txn, address, &Record { trusted: *key, pending: None });
     Ok(())
 }
 
@@ -175,56 +136,28 @@ fn decode(bytes: &[u8]) -> Result<Record, StoreError> {
         rest = tail;
     }
     match keys.as_slice() {
-        [trusted] => Ok(Record {
-            trusted: *trusted,
-            pending: None,
-        }),
-        [trusted, pending] => Ok(Record {
-            trusted: *trusted,
-            pending: Some(*pending),
-        }),
+        [trusted] => Ok(Record { trusted: *trusted, pending: None }),
+        [trusted, pending] => Ok(Record { trusted: *trusted, pending: Some(*pending) }),
         _ => Err(corrupt()),
     }
 }
 
-fn save(
-    txn: &mut Txn<'_>,
-    address: &ProtocolAddress,
-    identity: &IdentityKey,
-) -> Result<IdentityChange, StoreError> {
+fn save(txn: &mut Txn<'_>, address: &ProtocolAddress, identity: &IdentityKey) -> Result<IdentityChange, StoreError> {
     match load(txn, address)? {
         None => {
-            store(
-                txn,
-                address,
-                &Record {
-                    trusted: *identity,
-                    pending: None,
-                },
-            );
+            store(txn, address, &Record { trusted: *identity, pending: None });
             Ok(IdentityChange::NewOrUnchanged)
         }
         Some(r) if r.trusted == *identity => Ok(IdentityChange::NewOrUnchanged),
         Some(r) => {
             // Keep trusting the old key; the new one waits for the user.
-            store(
-                txn,
-                address,
-                &Record {
-                    trusted: r.trusted,
-                    pending: Some(*identity),
-                },
-            );
+            store(txn, address, &Record { trusted: r.trusted, pending: Some(*identity) });
             Ok(IdentityChange::ReplacedExisting)
         }
     }
 }
 
-fn is_trusted(
-    txn: &Txn<'_>,
-    address: &ProtocolAddress,
-    identity: &IdentityKey,
-) -> Result<bool, StoreError> {
+fn is_trusted(txn: &Txn<'_>, address: &ProtocolAddress, identity: &IdentityKey) -> Result<bool, StoreError> {
     Ok(match load(txn, address)? {
         None => true,
         Some(r) => r.trusted == *identity,
@@ -259,10 +192,7 @@ impl IdentityKeyStore for SignalStore<'_, '_> {
         self.with("is_trusted_identity", |t| is_trusted(t, address, identity))
     }
 
-    async fn get_identity(
-        &self,
-        address: &ProtocolAddress,
-    ) -> Result<Option<IdentityKey>, SignalProtocolError> {
+    async fn get_identity(&self, address: &ProtocolAddress) -> Result<Option<IdentityKey>, SignalProtocolError> {
         self.with("get_identity", |t| Ok(load(t, address)?.map(|r| r.trusted)))
     }
 }

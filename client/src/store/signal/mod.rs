@@ -25,18 +25,18 @@ use std::cell::{Ref, RefCell, RefMut};
 use std::time::SystemTime;
 
 use libsignal_protocol::{
-    CiphertextMessage, PreKeyBundle, ProtocolAddress, SessionUsabilityRequirements,
-    SignalProtocolError, message_decrypt, message_encrypt, process_prekey_bundle,
+    CiphertextMessage, PreKeyBundle, ProtocolAddress, SessionUsabilityRequirements, SignalProtocolError,
+    message_decrypt, message_encrypt, process_prekey_bundle,
 };
 use rand::{CryptoRng, Rng};
 
 pub use identity::{
-    IdentityStatus, accept_identity, generate_identity, identity_status, init_identity,
-    local_identity, local_registration_id,
+    IdentityStatus, accept_identity, generate_identity, identity_status, init_identity, local_identity,
+    local_registration_id,
 };
 pub use prekeys::{
-    KyberKind, create_prekey_bundle, kyber_pre_key_kind, remove_kyber_pre_key,
-    remove_signed_pre_key, save_kyber_pre_key,
+    KyberKind, create_prekey_bundle, kyber_pre_key_kind, remove_kyber_pre_key, remove_signed_pre_key,
+    save_kyber_pre_key,
 };
 pub use sessions::{delete_session, load_session};
 
@@ -59,9 +59,7 @@ impl<'s> ProtocolTxn<'s> {
     /// Wraps a transaction; everything libsignal writes through [`ProtocolTxn::store`] handles
     /// lands in it.
     pub fn new(txn: Txn<'s>) -> Self {
-        ProtocolTxn {
-            cell: RefCell::new(txn),
-        }
+        ProtocolTxn { cell: RefCell::new(txn) }
     }
 
     /// A handle implementing all of libsignal's store traits over this transaction.
@@ -125,17 +123,9 @@ impl<'s> ProtocolTxn<'s> {
     ) -> Result<Vec<u8>, SignalProtocolError> {
         let s = self.store();
         let (mut sessions, mut identities, mut pre_keys, signed, mut kyber) = (s, s, s, s, s);
-        let plaintext = message_decrypt(
-            message,
-            remote,
-            &mut sessions,
-            &mut identities,
-            &mut pre_keys,
-            &signed,
-            &mut kyber,
-            rng,
-        )
-        .await?;
+        let plaintext =
+            message_decrypt(message, remote, &mut sessions, &mut identities, &mut pre_keys, &signed, &mut kyber, rng)
+                .await?;
         if !self.session_is_post_quantum(remote, now)? {
             return Err(not_post_quantum(remote));
         }
@@ -157,10 +147,7 @@ impl<'s> ProtocolTxn<'s> {
 }
 
 fn not_post_quantum(remote: &ProtocolAddress) -> SignalProtocolError {
-    SignalProtocolError::InvalidState(
-        "sotto session policy",
-        format!("session with {remote} lacks PQXDH or SPQR"),
-    )
+    SignalProtocolError::InvalidState("sotto session policy", format!("session with {remote} lacks PQXDH or SPQR"))
 }
 
 /// A handle onto a [`ProtocolTxn`] implementing `IdentityKeyStore`, `PreKeyStore`,

@@ -10,10 +10,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use libsignal_protocol::{
-    CiphertextMessageType, DeviceId, GenericSignedPreKey, KeyPair, KyberPreKeyId,
-    KyberPreKeyRecord, KyberPreKeyStore, PreKeyBundle, PreKeyId, PreKeyRecord, PreKeyStore,
-    PublicKey, SignalProtocolError, SignedPreKeyId, SignedPreKeyRecord, SignedPreKeyStore,
-    Timestamp, kem,
+    CiphertextMessageType, DeviceId, GenericSignedPreKey, KeyPair, KyberPreKeyId, KyberPreKeyRecord, KyberPreKeyStore,
+    PreKeyBundle, PreKeyId, PreKeyRecord, PreKeyStore, PublicKey, SignalProtocolError, SignedPreKeyId,
+    SignedPreKeyRecord, SignedPreKeyStore, Timestamp, kem,
 };
 use rand::{CryptoRng, Rng};
 use zeroize::Zeroizing;
@@ -74,10 +73,7 @@ pub fn save_kyber_pre_key(
 }
 
 /// The kind of a stored Kyber prekey, if it exists.
-pub fn kyber_pre_key_kind(
-    txn: &Txn<'_>,
-    id: KyberPreKeyId,
-) -> Result<Option<KyberKind>, StoreError> {
+pub fn kyber_pre_key_kind(txn: &Txn<'_>, id: KyberPreKeyId) -> Result<Option<KyberKind>, StoreError> {
     Ok(load_kyber(txn, id)?.map(|(kind, _)| kind))
 }
 
@@ -116,11 +112,7 @@ pub fn create_prekey_bundle<R: Rng + CryptoRng>(
         .unwrap_or(0);
     let now = Timestamp::from_epoch_millis(millis);
     let sign = |msg: &[u8], rng: &mut R| -> Result<Vec<u8>, StoreError> {
-        Ok(identity
-            .private_key()
-            .calculate_signature(msg, rng)
-            .map_err(SignalProtocolError::from)?
-            .into_vec())
+        Ok(identity.private_key().calculate_signature(msg, rng).map_err(SignalProtocolError::from)?.into_vec())
     };
 
     let pre_key_id = fresh_id(txn, Table::PreKeys, rng)?;
@@ -132,11 +124,7 @@ pub fn create_prekey_bundle<R: Rng + CryptoRng>(
     let signed = KeyPair::generate(rng);
     let signed_sig = sign(&signed.public_key.serialize(), rng)?;
     let record = SignedPreKeyRecord::new(signed_id.into(), now, &signed, &signed_sig);
-    txn.put(
-        Table::SignedPreKeys,
-        &id_key(signed_id),
-        &Zeroizing::new(record.serialize()?),
-    );
+    txn.put(Table::SignedPreKeys, &id_key(signed_id), &Zeroizing::new(record.serialize()?));
 
     let kyber_id = fresh_id(txn, Table::KyberPreKeys, rng)?;
     let kyber = kem::KeyPair::generate(kem::KeyType::MLKEM1024, rng);
@@ -158,11 +146,7 @@ pub fn create_prekey_bundle<R: Rng + CryptoRng>(
     )?)
 }
 
-fn fresh_id<R: Rng + CryptoRng>(
-    txn: &Txn<'_>,
-    table: Table,
-    rng: &mut R,
-) -> Result<u32, StoreError> {
+fn fresh_id<R: Rng + CryptoRng>(txn: &Txn<'_>, table: Table, rng: &mut R) -> Result<u32, StoreError> {
     for _ in 0..ID_ATTEMPTS {
         let id = rng.random_range(1..=MAX_PREKEY_ID);
         if !txn.contains(table, &id_key(id))? {
@@ -172,10 +156,7 @@ fn fresh_id<R: Rng + CryptoRng>(
     Err(StoreError::NoFreePreKeyId)
 }
 
-fn load_kyber(
-    txn: &Txn<'_>,
-    id: KyberPreKeyId,
-) -> Result<Option<(KyberKind, KyberPreKeyRecord)>, StoreError> {
+fn load_kyber(txn: &Txn<'_>, id: KyberPreKeyId) -> Result<Option<(KyberKind, KyberPreKeyRecord)>, StoreError> {
     let Some(value) = txn.get(Table::KyberPreKeys, &id_key(id.into()))? else {
         return Ok(None);
     };
@@ -225,11 +206,7 @@ impl PreKeyStore for SignalStore<'_, '_> {
         PreKeyRecord::deserialize(&value.ok_or(SignalProtocolError::InvalidPreKeyId)?)
     }
 
-    async fn save_pre_key(
-        &mut self,
-        id: PreKeyId,
-        record: &PreKeyRecord,
-    ) -> Result<(), SignalProtocolError> {
+    async fn save_pre_key(&mut self, id: PreKeyId, record: &PreKeyRecord) -> Result<(), SignalProtocolError> {
         let value = Zeroizing::new(record.serialize()?);
         self.with_mut("save_pre_key", |t| {
             t.put(Table::PreKeys, &id_key(id.into()), &value);
@@ -247,13 +224,8 @@ impl PreKeyStore for SignalStore<'_, '_> {
 
 #[async_trait(?Send)]
 impl SignedPreKeyStore for SignalStore<'_, '_> {
-    async fn get_signed_pre_key(
-        &self,
-        id: SignedPreKeyId,
-    ) -> Result<SignedPreKeyRecord, SignalProtocolError> {
-        let value = self.with("get_signed_pre_key", |t| {
-            t.get(Table::SignedPreKeys, &id_key(id.into()))
-        })?;
+    async fn get_signed_pre_key(&self, id: SignedPreKeyId) -> Result<SignedPreKeyRecord, SignalProtocolError> {
+        let value = self.with("get_signed_pre_key", |t| t.get(Table::SignedPreKeys, &id_key(id.into())))?;
         SignedPreKeyRecord::deserialize(&value.ok_or(SignalProtocolError::InvalidSignedPreKeyId)?)
     }
 
@@ -272,10 +244,7 @@ impl SignedPreKeyStore for SignalStore<'_, '_> {
 
 #[async_trait(?Send)]
 impl KyberPreKeyStore for SignalStore<'_, '_> {
-    async fn get_kyber_pre_key(
-        &self,
-        id: KyberPreKeyId,
-    ) -> Result<KyberPreKeyRecord, SignalProtocolError> {
+    async fn get_kyber_pre_key(&self, id: KyberPreKeyId) -> Result<KyberPreKeyRecord, SignalProtocolError> {
         self.with("get_kyber_pre_key", |t| load_kyber(t, id))?
             .map(|(_, record)| record)
             .ok_or(SignalProtocolError::InvalidKyberPreKeyId)
@@ -286,9 +255,7 @@ impl KyberPreKeyStore for SignalStore<'_, '_> {
         id: KyberPreKeyId,
         record: &KyberPreKeyRecord,
     ) -> Result<(), SignalProtocolError> {
-        self.with_mut("save_kyber_pre_key", |t| {
-            save_kyber_pre_key(t, id, record, KyberKind::OneTime)
-        })
+        self.with_mut("save_kyber_pre_key", |t| save_kyber_pre_key(t, id, record, KyberKind::OneTime))
     }
 
     async fn mark_kyber_pre_key_used(
@@ -297,16 +264,11 @@ impl KyberPreKeyStore for SignalStore<'_, '_> {
         signed_id: SignedPreKeyId,
         base_key: &PublicKey,
     ) -> Result<(), SignalProtocolError> {
-        let fresh = self.with_mut("mark_kyber_pre_key_used", |t| {
-            mark_kyber_used(t, id, signed_id, base_key)
-        })?;
+        let fresh = self.with_mut("mark_kyber_pre_key_used", |t| mark_kyber_used(t, id, signed_id, base_key))?;
         if fresh {
             Ok(())
         } else {
-            Err(SignalProtocolError::InvalidMessage(
-                CiphertextMessageType::PreKey,
-                "reused base key",
-            ))
+            Err(SignalProtocolError::InvalidMessage(CiphertextMessageType::PreKey, "reused base key"))
         }
     }
 }

@@ -6,8 +6,7 @@
 
 use async_trait::async_trait;
 use libsignal_protocol::{
-    ProtocolAddress, SenderKeyRecord, SenderKeyStore, SessionRecord, SessionStore,
-    SignalProtocolError,
+    ProtocolAddress, SenderKeyRecord, SenderKeyStore, SessionRecord, SessionStore, SignalProtocolError,
 };
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -27,10 +26,7 @@ fn sender_key_key(txn: &Txn<'_>, sender: &ProtocolAddress, distribution_id: Uuid
 }
 
 /// The session with `address`, if any.
-pub fn load_session(
-    txn: &Txn<'_>,
-    address: &ProtocolAddress,
-) -> Result<Option<SessionRecord>, StoreError> {
+pub fn load_session(txn: &Txn<'_>, address: &ProtocolAddress) -> Result<Option<SessionRecord>, StoreError> {
     match txn.get(Table::Sessions, &session_key(txn, address))? {
         None => Ok(None),
         Some(bytes) => Ok(Some(SessionRecord::deserialize(&bytes)?)),
@@ -46,10 +42,7 @@ pub fn delete_session(txn: &mut Txn<'_>, address: &ProtocolAddress) -> Result<()
 
 #[async_trait(?Send)]
 impl SessionStore for SignalStore<'_, '_> {
-    async fn load_session(
-        &self,
-        address: &ProtocolAddress,
-    ) -> Result<Option<SessionRecord>, SignalProtocolError> {
+    async fn load_session(&self, address: &ProtocolAddress) -> Result<Option<SessionRecord>, SignalProtocolError> {
         self.with("load_session", |t| load_session(t, address))
     }
 
@@ -88,14 +81,8 @@ impl SenderKeyStore for SignalStore<'_, '_> {
         sender: &ProtocolAddress,
         distribution_id: Uuid,
     ) -> Result<Option<SenderKeyRecord>, SignalProtocolError> {
-        let value = self.with("load_sender_key", |t| {
-            t.get(
-                Table::SenderKeys,
-                &sender_key_key(t, sender, distribution_id),
-            )
-        })?;
-        value
-            .map(|bytes| SenderKeyRecord::deserialize(&bytes))
-            .transpose()
+        let value =
+            self.with("load_sender_key", |t| t.get(Table::SenderKeys, &sender_key_key(t, sender, distribution_id)))?;
+        value.map(|bytes| SenderKeyRecord::deserialize(&bytes)).transpose()
     }
 }

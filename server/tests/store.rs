@@ -1,0 +1,160 @@
+//! One suite, every engine: the sled store and the in-memory store must behave alike.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use sotto_proto::limits::{BLOB_CHUNK_SIZE, ENVELOPE_SIZE};
+use sotto_proto::{BlobReadId, BlobWriteId, Chunk, Envelope, PublicKey, RecvId, SendId};
+use sotto_server::store::{MemoryKv, MemoryStore, Quotas, SledKv, SledStore, Store, StoreError};
+
+const DAY: u32 = 100;
+
+fn quotas() -> Quotas {
+    Quotas {
+        max_queue_len: 5,
+        max_queue_bytes: 4 * ENVELOPE_SIZE as u64,
+        max_blob_size: 1 << 20,
+        blob_quota_bytes: 3 << 20,
+    }
+}
+
+fn env(tag: u8) -> Envelope {
+    Envelope::from_slice(&vec![tag; ENVELOPE_SIZE]).unwrap()
+}
+
+fn ids(n: u8) -> (RecvId, SendId) {
+    (RecvId([n; 24]), SendId([n.wrapping_add(100); 24]))
+}
+
+async fn suite<S: Store>(s: &S) {
+    let (r1, s1) = ids(1);
+    let key = PublicKey([5; 32]);
+    s.create_mailbox(r1, s1, key, DAY + 10).await.unwrap();
+    assert!(matches!(s.create_mailbox(r1, SendId([9; 24]), key, DAY).await, Err(StoreError::Duplicate)));
+    assert!(matches!(s.create_mailbox(RecvId([9; 24]), s1, key, DAY).await, Err(StoreError::Duplicate)));
+    let t = s.send_target(s1).await.unwrap().unwrap();
+    assert_eq!((t.recv_id, t.sender_key), (r1, None));
+    assert!(s.send_target(SendId([0; 24])).await.unwrap().is_none());
+
+    // Sequence numbers rise; pending reads from a cursor.
+    let mut seqs = Vec::new();
+    for i in 0..4 {
+        seqs.push(s.enqueue(r1, env(i), DAY + 21, quotas()).await.unwrap());
+    }
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+    // The byte quota (4 envelopes) bites before the length quota (5).
+    assert!(matches!(s.enqueue(r1, env(9), DAY, quotas()).await, Err(StoreError::QueueFull)));
+    let all = s.pending(r1, None, 10).await.unwrap();
+    assert_eq!(all.iter().map(|(q, _)| *q).collect::<Vec<_>>(), seqs);
+    assert_eq!(all[2].1, env(2));
+    let after = s.pending(r1, Some(seqs[1]), 1).await.unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].0, seqs[2]);
+
+    s.ack(r1, seqs[0]).await.unwrap();
+    assert!(matches!(s.ack(r1, seqs[0]).await, Err(StoreError::NoMessage)));
+    assert_eq!(s.mailbox(r1).await.unwrap().unwrap().queued, 3);
+    s.enqueue(r1, env(7), DAY + 21, quotas()).await.unwrap();
+
+    // Secure once.
+    s.secure(r1, PublicKey([6; 32])).await.unwrap();
+    assert!(matches!(s.secure(r1, PublicKey([7; 32])).await, Err(StoreError::AlreadySecured)));
+    assert_eq!(s.send_target(s1).await.unwrap().unwrap().sender_key, Some(PublicKey([6; 32])));
+
+    // Delete takes the queue with it.
+    s.delete_mailbox(r1).await.unwrap();
+    assert!(s.mailbox(r1).await.unwrap().is_none());
+    assert!(s.send_target(s1).await.unwrap().is_none());
+    assert!(s.pending(r1, None, 10).await.unwrap().is_empty());
+    assert!(matches!(s.enqueue(r1, env(1), DAY, quotas()).await, Err(StoreError::NoMailbox)));
+
+    // Blobs: in order, last chunk short, quota counted.
+    let (w, r) = (BlobWriteId([3; 24]), BlobReadId([4; 24]));
+    let size = (BLOB_CHUNK_SIZE + 10) as u64;
+    s.blob_create(w, r, size, DAY + 2, quotas()).await.unwrap();
+    assert!(matches!(
+        s.blob_create(BlobWriteId([8; 24]), BlobReadId([8; 24]), 2 << 20, DAY, quotas()).await,
+        Err(StoreError::TooLarge)
+    ));
+    assert!(matches!(s.blob_get(r, 0).await, Err(StoreError::BlobIncomplete)));
+    let first = Chunk::new(vec![1; BLOB_CHUNK_SIZE]).unwrap();
+    assert_eq!(s.blob_put(w, 0, first.clone()).await.unwrap().received, BLOB_CHUNK_SIZE as u64);
+    assert!(matches!(s.blob_put(w, 0, first).await, Err(StoreError::BadOffset)));
+    let last = Chunk::new(vec![2; 10]).unwrap();
+    assert_eq!(s.blob_put(w, BLOB_CHUNK_SIZE as u64, last).await.unwrap().received, size);
+    assert_eq!(s.blob_status(w).await.unwrap().received, size);
+    let (sz, c) = s.blob_get(r, BLOB_CHUNK_SIZE as u64).await.unwrap();
+    assert_eq!((sz, c.as_bytes()), (size, &[2u8; 10][..]));
+
+    // Sweep: nothing before expiry, everything after.
+    let (r2, s2) = ids(2);
+    s.create_mailbox(r2, s2, key, DAY + 90).await.unwrap();
+    s.enqueue(r2, env(1), DAY + 1, quotas()).await.unwrap();
+    s.enqueue(r2, env(2), DAY + 5, quotas()).await.unwrap();
+    assert_eq!(s.sweep(DAY).await.unwrap().envelopes, 0);
+    let c = s.sweep(DAY + 3).await.unwrap();
+    assert_eq!((c.envelopes, c.blobs, c.mailboxes), (1, 1, 0));
+    assert_eq!(s.pending(r2, None, 10).await.unwrap().len(), 1);
+    assert_eq!(s.mailbox(r2).await.unwrap().unwrap().queued, 1);
+    assert!(matches!(s.blob_get(r, 0).await, Err(StoreError::NoBlob)));
+    let c = s.sweep(DAY + 91).await.unwrap();
+    assert_eq!((c.envelopes, c.mailboxes), (1, 1));
+    // The blob quota was given back by the sweep.
+    s.blob_create(
+        BlobWriteId([5; 24]),
+        BlobReadId([6; 24]),
+        3 << 20,
+        DAY,
+        Quotas { max_blob_size: 3 << 20, ..quotas() },
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn memory_store_passes_the_suite() {
+    suite(&MemoryStore::new(MemoryKv::new())).await;
+}
+
+#[tokio::test]
+async fn sled_store_passes_the_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    suite(&SledStore::new(SledKv::open(dir.path()).unwrap())).await;
+}
+
+#[tokio::test]
+async fn sled_store_keeps_everything_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, s) = ids(1);
+    {
+        let store = SledStore::new(SledKv::open(dir.path()).unwrap());
+        store.create_mailbox(r, s, PublicKey([1; 32]), DAY).await.unwrap();
+        for i in 0..3 {
+            store.enqueue(r, env(i), DAY, quotas()).await.unwrap();
+        }
+    }
+    let store = SledStore::new(SledKv::open(dir.path()).unwrap());
+    let got = store.pending(r, None, 10).await.unwrap();
+    assert_eq!(got.into_iter().map(|(_, e)| e).collect::<Vec<_>>(), vec![env(0), env(1), env(2)]);
+    assert_eq!(store.mailbox(r).await.unwrap().unwrap().next_seq, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sends_all_land_with_distinct_sequence_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(SledStore::new(SledKv::open(dir.path()).unwrap()));
+    let (r, s) = ids(1);
+    store.create_mailbox(r, s, PublicKey([1; 32]), DAY).await.unwrap();
+    let q = Quotas { max_queue_len: 1000, max_queue_bytes: u64::MAX, ..quotas() };
+    let mut tasks = Vec::new();
+    for i in 0..200u8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move { store.enqueue(r, env(i), DAY, q).await.unwrap() }));
+    }
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.unwrap());
+    }
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), 200);
+    assert_eq!(store.pending(r, None, 1000).await.unwrap().len(), 200);
+}
