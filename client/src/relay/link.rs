@@ -191,6 +191,13 @@ impl RelayLink {
     pub async fn next_event(&mut self) -> Option<Event> {
         self.events.recv().await
     }
+
+    /// Takes the event stream, to be read elsewhere (e.g. merged with other links'); the
+    /// link's own [`Self::next_event`] then returns `None`.
+    pub fn take_events(&mut self) -> mpsc::Receiver<Event> {
+        let (_, empty) = mpsc::channel(1);
+        std::mem::replace(&mut self.events, empty)
+    }
 }
 
 /// Signs `request` for the connection with `nonce` and puts the signature in place.
