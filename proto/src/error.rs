@@ -72,7 +72,8 @@ pub enum ErrorCode {
     AlreadySecured,
     /// The message to acknowledge is not in the queue (already acknowledged or expired).
     NoMessage,
-    /// The relay is at its connection limit or shutting down.
+    /// The connection is at its limit of subscriptions. (A relay at its connection limit
+    /// closes new connections instead: it cannot answer before TLS.)
     Busy,
     /// The relay could not complete the operation (storage failure); nothing was changed.
     Internal,

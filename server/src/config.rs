@@ -36,8 +36,8 @@ pub const DEFAULT_FRAME_BURST: u32 = 4_000;
 /// connections are dropped after it.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A connection that sends nothing for this long is closed. Clients ping more often.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// A connection that sends nothing for this long is closed. Clients ping every 120 s.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Connections open at once; more are closed on accept.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 100_000;
@@ -189,6 +189,14 @@ impl Limits {
         ];
         if let Some((name, _)) = zero.iter().find(|(_, bad)| *bad) {
             return Err(RelayError::Config(format!("{name} must be greater than zero")));
+        }
+        if self.max_queue_bytes < sotto_proto::limits::ENVELOPE_SIZE as u64 {
+            return Err(RelayError::Config("max_queue_bytes must hold at least one envelope (16256 bytes)".into()));
+        }
+        if self.max_blob_size == 0 || self.blob_quota_bytes < self.max_blob_size {
+            return Err(RelayError::Config(
+                "max_blob_size must be above zero and blob_quota_bytes at least as large".into(),
+            ));
         }
         if self.max_blob_size > sotto_proto::limits::MAX_BLOB_SIZE {
             return Err(RelayError::Config("max_blob_size exceeds the protocol maximum (4 GiB)".into()));

@@ -21,7 +21,7 @@ const DB_DIR: &str = "db";
 #[command(name = "sotto-relay", version)]
 struct Args {
     /// Address and port to listen on.
-    #[arg(long, default_value = "0.0.0.0:7443")]
+    #[arg(long, default_value = "127.0.0.1:7443")]
     listen: SocketAddr,
     /// Host name or IP address clients should use (printed in the relay address).
     #[arg(long)]
@@ -46,6 +46,9 @@ fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(sotto_server::log::filter(&args.log_level))
         .with_ansi(std::io::stderr().is_terminal())
+        // No timestamps: a timed line per connection would be the connection log the
+        // relay must not keep.
+        .without_time()
         .with_writer(std::io::stderr)
         .init();
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();

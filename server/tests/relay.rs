@@ -113,6 +113,17 @@ async fn secured_mailbox_takes_only_its_sender() {
     );
     assert_eq!(owner.request(req).await.unwrap(), Response::Error(ErrorCode::AlreadySecured));
 
+    // A small-order key would lock the mailbox for good: refused.
+    let mut weak = [0u8; 32];
+    weak[0] = 1; // the identity point
+    let other = create_mailbox(&owner).await;
+    let req = signed(
+        &owner,
+        &other.owner,
+        Request::Secure { recv_id: other.recv_id, sender_key: sotto_proto::PublicKey(weak), signature: NO_SIG },
+    );
+    assert_eq!(owner.request(req).await.unwrap(), Response::Error(ErrorCode::Auth));
+
     assert_eq!(send(&sender, mb.send_id, 1).await, Response::Error(ErrorCode::Auth));
     let send_req =
         |key| signed(&sender, key, Request::Send { send_id: mb.send_id, envelope: envelope(1), signature: None });

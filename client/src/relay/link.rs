@@ -37,8 +37,10 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Time allowed for a response.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// How often an otherwise quiet link pings, well inside the relay's idle time-out.
-pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// How often an otherwise quiet link pings: well inside the relay's idle time-out
+/// (300 s) and typical NAT time-outs, and rare enough to cost little (each ping and pong
+/// is a full cell: 720 a day are about 24 MB).
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(120);
 
 /// The correlation id of keepalive pings; their pongs are dropped.
 const KEEPALIVE_CORR: u32 = u32::MAX;

@@ -44,7 +44,8 @@ impl<S: Store> Connection<S> {
         if let Err(r) = self.check_owner(recv_id, request, signature).await {
             return r;
         }
-        if ed25519_dalek::VerifyingKey::from_bytes(&sender_key.0).is_err() {
+        // A key no signature can verify under would lock the mailbox for good.
+        if !usable_key(sender_key) {
             return Response::Error(ErrorCode::Auth);
         }
         match self.shared.store.secure(*recv_id, *sender_key).await {
@@ -157,4 +158,9 @@ impl<S: Store> Connection<S> {
         }
         Ok(())
     }
+}
+
+/// Whether signatures can ever verify under `key` (a valid point, not of small order).
+fn usable_key(key: &sotto_proto::PublicKey) -> bool {
+    ed25519_dalek::VerifyingKey::from_bytes(&key.0).is_ok_and(|k| !k.is_weak())
 }

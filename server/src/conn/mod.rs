@@ -136,6 +136,9 @@ impl<S: Store> Connection<S> {
                     Some(Err(_)) | None => Err(Closed),
                 },
                 Some((corr, response)) = self.sends.next(), if !self.sends.is_empty() => {
+                    // A send finishing on disk is activity too: a slow disk must not look
+                    // like an idle peer.
+                    deadline = tokio::time::Instant::now() + idle;
                     self.respond(&mut ws, corr, response).await
                 }
                 () = self.inbox.notified() => self.on_hub(&mut ws).await,
@@ -159,24 +162,19 @@ impl<S: Store> Connection<S> {
             Message::Text(_) | Message::Frame(_) => return self.malformed(ws, 0, ErrorCode::CellSize).await,
         };
         Metrics::inc(&self.shared.metrics.frames_in);
+        // Every frame costs a token, parseable or not, so garbage cannot be used to make
+        // the relay answer faster than the rate limit.
+        if !self.bucket.take(Instant::now()) {
+            Metrics::inc(&self.shared.metrics.rate_limited);
+            return self.respond(ws, corr_of(&cell), Response::Error(ErrorCode::RateLimited)).await;
+        }
         let frame = match ClientFrame::from_cell(&cell) {
             Ok(f) => f,
             Err(e) => {
-                // Answer with the correlation id if the body got that far, so a client
-                // with a bug can match the error to its request.
-                let corr = sotto_proto::cell::unwrap(&cell)
-                    .ok()
-                    .and_then(|b| b.get(..4))
-                    .and_then(|b| b.try_into().ok())
-                    .map_or(0, u32::from_be_bytes);
-                return self.malformed(ws, corr, ErrorCode::from(&e)).await;
+                return self.malformed(ws, corr_of(&cell), ErrorCode::from(&e)).await;
             }
         };
         self.malformed_in_a_row = 0;
-        if !self.bucket.take(Instant::now()) {
-            Metrics::inc(&self.shared.metrics.rate_limited);
-            return self.respond(ws, frame.corr, Response::Error(ErrorCode::RateLimited)).await;
-        }
         self.dispatch(ws, frame).await
     }
 
@@ -268,6 +266,14 @@ impl<S: Store> Connection<S> {
     }
 }
 
+/// The correlation id of a cell, if its first four body bytes are there: an error for a
+/// frame that did not parse still names the request it answers. Read from the raw bytes
+/// after the header, so even a cell with bad padding gets its id back.
+fn corr_of(cell: &[u8]) -> u32 {
+    let start = sotto_proto::limits::CELL_HEADER_LEN;
+    cell.get(start..start + 4).and_then(|b| b.try_into().ok()).map_or(0, u32::from_be_bytes)
+}
+
 /// The request's name, for trace logs (never its contents).
 fn kind(request: &Request) -> &'static str {
     match request {
@@ -289,6 +295,9 @@ fn kind(request: &Request) -> &'static str {
 fn verify(key: &PublicKey, nonce: &Nonce, request: &Request, signature: &sotto_proto::Signature) -> bool {
     let Some(payload) = sotto_proto::auth::signed_payload(nonce, request) else { return false };
     let Ok(vk) = ed25519_dalek::VerifyingKey::from_bytes(&key.0) else { return false };
+    if vk.is_weak() {
+        return false;
+    }
     vk.verify_strict(&payload, &ed25519_dalek::Signature::from_bytes(&signature.0)).is_ok()
 }
 

@@ -135,8 +135,8 @@ impl<K: Kv> KvStore<K> {
         let len = data.len() as u64;
         let end = offset.checked_add(len).ok_or(StoreError::BadOffset)?;
         let complete_after = end == blob.size;
-        // Chunks follow each other exactly; only the last may be short, and only a
-        // zero-byte blob has an empty chunk.
+        // Chunks follow each other exactly and only the last may be short. No chunk is
+        // empty: a zero-byte blob is complete when created.
         if offset != blob.received
             || end > blob.size
             || (len as usize != BLOB_CHUNK_SIZE && !complete_after)
