@@ -1,0 +1,186 @@
+//! The client application: a profile, links to relays, and the protocol between them.
+//!
+//! - [`profile`]: the profile and typed access to its records ([`records`]).
+//! - [`pool`]: links to every relay in use, with backoff and jitter.
+//! - `outgoing`: invites, accepting them, sending, and the outbox.
+//! - `incoming`: deliveries: open, decrypt, commit with the ratchet, then acknowledge.
+//! - `safety`: safety numbers and accepting a changed identity key.
+//! - [`error`]: the application error type, [`AppError`].
+//!
+//! All libsignal work runs on one thread (its stores are `?Send`): run a [`Client`] on a
+//! current-thread runtime or inside a `LocalSet`.
+
+pub mod error;
+mod incoming;
+mod outgoing;
+pub mod pool;
+pub mod profile;
+pub mod records;
+mod safety;
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ed25519_dalek::SigningKey;
+use libsignal_protocol::{DeviceId, ProtocolAddress};
+use sotto_proto::{RecvId, RelayAddress, Request, Response};
+
+pub use self::error::AppError;
+pub use self::incoming::Notice;
+use self::pool::{PoolEvent, RelayPool};
+use self::profile::Profile;
+use self::records::ContactId;
+pub use self::safety::SafetyNumber;
+use crate::relay::{ConnectOptions, sign_request};
+use crate::store::KdfParams;
+
+/// The libsignal device id of every Sotto profile: one device per profile.
+pub const DEVICE_ID: DeviceId = match DeviceId::new(1) {
+    Ok(d) => d,
+    // Evaluated at compile time: 1 is always a valid device id.
+    Err(_) => panic!("device id 1 is valid"),
+};
+
+/// An open profile with its relay links.
+pub struct Client {
+    pub profile: Profile,
+    pool: RelayPool,
+}
+
+impl Client {
+    /// Creates a profile in `dir` using `relay` for its mailboxes.
+    pub fn init(
+        dir: &Path,
+        passphrase: &[u8],
+        relay: &RelayAddress,
+        params: KdfParams,
+        options: ConnectOptions,
+    ) -> Result<Self, AppError> {
+        Ok(Self { profile: Profile::create(dir, passphrase, relay, params)?, pool: RelayPool::new(options) })
+    }
+
+    /// Opens the profile in `dir`.
+    pub fn open(dir: &Path, passphrase: &[u8], options: ConnectOptions) -> Result<Self, AppError> {
+        Ok(Self { profile: Profile::open(dir, passphrase)?, pool: RelayPool::new(options) })
+    }
+
+    /// Sets the name this profile suggests to people it invites.
+    pub fn set_my_name(&mut self, name: &str) -> Result<(), AppError> {
+        profile::check_name(name)?;
+        let mut txn = self.profile.store.txn();
+        let mut s = profile::settings(&txn)?;
+        s.name = name.to_string();
+        profile::put_settings(&mut txn, &s)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Names of all contacts, sorted.
+    pub fn contact_names(&mut self) -> Result<Vec<String>, AppError> {
+        let txn = self.profile.store.txn();
+        Ok(profile::contacts(&txn)?.into_iter().map(|c| c.name.clone()).collect())
+    }
+
+    /// The conversation with `name`, in order.
+    pub fn history(&mut self, name: &str) -> Result<Vec<records::Message>, AppError> {
+        let txn = self.profile.store.txn();
+        let c = profile::contact_by_name(&txn, name)?;
+        profile::history(&txn, &c.id)
+    }
+
+    /// Subscribes to every mailbox this profile owns, and locks those waiting to be
+    /// locked. A relay that cannot be reached is skipped (and retried on the next call).
+    pub async fn subscribe_all(&mut self) -> Result<Vec<(String, AppError)>, AppError> {
+        let mailboxes = {
+            let txn = self.profile.store.txn();
+            profile::own_mailboxes(&txn)?
+        };
+        let mut failures = Vec::new();
+        for m in mailboxes {
+            if let Err(e) = self.subscribe_one(&m).await {
+                failures.push((m.relay.clone(), e));
+            }
+        }
+        Ok(failures)
+    }
+
+    async fn subscribe_one(&mut self, m: &records::OwnMailbox) -> Result<(), AppError> {
+        let owner = SigningKey::from_bytes(&m.owner_seed);
+        let recv_id = RecvId(m.recv_id);
+        if let Some(sender) = m.secure_pending {
+            let req = Request::Secure { recv_id, sender_key: sotto_proto::PublicKey(sender), signature: NO_SIG };
+            match self.owner_request(&m.relay, &owner, req).await {
+                Ok(_) | Err(AppError::Refused(sotto_proto::ErrorCode::AlreadySecured)) => {
+                    let mut txn = self.profile.store.txn();
+                    if let Some(mut fresh) = profile::own_mailbox(&txn, &m.recv_id)? {
+                        fresh.secure_pending = None;
+                        profile::put_own_mailbox(&mut txn, &fresh)?;
+                        txn.commit()?;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.owner_request(&m.relay, &owner, Request::Subscribe { recv_id, signature: NO_SIG }).await?;
+        Ok(())
+    }
+
+    /// Sends an owner-signed request on the link to `relay`.
+    async fn owner_request(&mut self, relay: &str, key: &SigningKey, mut req: Request) -> Result<Response, AppError> {
+        let link = match self.pool.link(relay).await {
+            Ok(l) => l,
+            Err(e) => {
+                self.pool.drop_link(relay);
+                return Err(e.into());
+            }
+        };
+        sign_request(key, &link.nonce(), &mut req);
+        match link.request(req).await {
+            Ok(Response::Error(code)) => Err(AppError::Refused(code)),
+            Ok(r) => Ok(r),
+            Err(e) => {
+                self.pool.drop_link(relay);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Waits for the next event from any relay, up to `wait`. Relays that went down are
+    /// reconnected (after backoff) and resubscribed; deliveries are processed and
+    /// acknowledged; what the user should see is returned.
+    pub async fn poll(&mut self, wait: Duration) -> Result<Vec<Notice>, AppError> {
+        let event = match tokio::time::timeout(wait, self.pool.next_event()).await {
+            Ok(Some(e)) => e,
+            Ok(None) | Err(_) => return Ok(Vec::new()),
+        };
+        match event {
+            PoolEvent::Relay { relay, event } => self.on_relay_event(&relay, event).await,
+            PoolEvent::Down { relay } => {
+                let delay = self.pool.drop_link(&relay);
+                tokio::time::sleep(delay).await;
+                let mut notices = Vec::new();
+                if let Ok(failures) = self.subscribe_all().await {
+                    notices.extend(failures.into_iter().map(|(_, e)| Notice::RelayTrouble(e.to_string())));
+                }
+                let _ = self.flush_outbox().await;
+                Ok(notices)
+            }
+        }
+    }
+
+    /// Whether any relay link is up.
+    pub fn relays_connected(&self, relay: &str) -> bool {
+        self.pool.is_connected(relay)
+    }
+}
+
+const NO_SIG: sotto_proto::Signature = sotto_proto::Signature([0; 64]);
+
+/// The libsignal address of a contact: a random local id, never a name.
+fn address_of(id: &ContactId) -> ProtocolAddress {
+    ProtocolAddress::new(hex::encode(id), DEVICE_ID)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
+}

@@ -1,0 +1,344 @@
+//! Invites, accepting them, sending, and the outbox.
+//!
+//! Every outgoing message is encrypted, sealed, and committed to the outbox together
+//! with the ratchet state that produced it, before it leaves. The outbox is then flushed:
+//! a message leaves the outbox only once the relay says it is durably stored; until then
+//! any later command that reaches the relay sends the same bytes again.
+
+use ed25519_dalek::SigningKey;
+use libsignal_protocol::CiphertextMessage;
+use rand::RngCore;
+use sotto_proto::{Envelope, ErrorCode, PublicKey, RelayAddress, Request, Response, SendId};
+
+use super::error::AppError;
+use super::profile::{self, check_name};
+use super::records::{
+    Contact, ContactId, Delivery, Direction, Message, Outgoing, OwnMailbox, PeerMailbox, PendingInvite,
+};
+use super::{Client, NO_SIG, address_of, now_ms};
+use crate::relay::{LinkError, sign_request};
+use crate::store::signal::{KyberKind, ProtocolTxn, create_prekey_bundle};
+use crate::wire::content::{self, Body, Content, Hello, MailboxAddress, Text, Welcome, encode_content, new_content_id};
+use crate::wire::envelope::{self, BodyKind, EnvelopeKey};
+use crate::wire::invite::{Invite, PreKeyBundleWire};
+
+/// What flushing the outbox achieved.
+#[derive(Debug, Default)]
+pub struct FlushReport {
+    /// Envelopes the relay stored.
+    pub sent: usize,
+    /// Envelopes the relay refused for good (mailbox gone, or locked to another sender).
+    pub failed: usize,
+    /// Envelopes still waiting, and why the last one could not go.
+    pub waiting: usize,
+    pub last_error: Option<LinkError>,
+}
+
+impl Client {
+    /// Creates a one-time invite: a fresh mailbox on `relay` (or the profile's relay)
+    /// and a prekey bundle. Returns the link. `name` is what this profile will call
+    /// whoever accepts; without it, the name they suggest.
+    pub async fn create_invite(
+        &mut self,
+        name: Option<&str>,
+        relay: Option<&RelayAddress>,
+    ) -> Result<String, AppError> {
+        if let Some(n) = name {
+            check_name(n)?;
+        }
+        let (relay, my_name) = {
+            let txn = self.profile.store.txn();
+            let s = profile::settings(&txn)?;
+            (relay.map_or(s.relay.clone(), ToString::to_string), s.name.clone())
+        };
+        let mailbox = self.create_mailbox(&relay).await?;
+        let mut invite_id = [0u8; 16];
+        rand::rng().fill_bytes(&mut invite_id);
+        let mut txn = self.profile.store.txn();
+        let bundle = create_prekey_bundle(&mut txn, super::DEVICE_ID, KyberKind::OneTime, &mut rand::rng())?;
+        let mut own = mailbox;
+        own.invite = Some(PendingInvite { invite_id, name: name.unwrap_or_default().to_string() });
+        profile::put_own_mailbox(&mut txn, &own)?;
+        txn.commit()?;
+        let invite = Invite {
+            relay: relay.parse().map_err(crate::wire::WireError::from)?,
+            send_id: SendId(own.send_id),
+            envelope_key: EnvelopeKey::from_bytes(own.envelope_key),
+            invite_id,
+            suggested_name: my_name,
+            bundle: PreKeyBundleWire::from_bundle(&bundle)?,
+        };
+        Ok(invite.to_link()?)
+    }
+
+    /// Accepts an invite link: starts a post-quantum session from its bundle, makes a
+    /// mailbox for the inviter to answer into, and sends the first message. The contact
+    /// is saved as `name`.
+    pub async fn accept_invite(&mut self, link: &str, name: &str) -> Result<(), AppError> {
+        check_name(name)?;
+        let invite = Invite::parse(link)?;
+        let (relay, my_name) = {
+            let txn = self.profile.store.txn();
+            if profile::contact_by_name(&txn, name).is_ok() {
+                return Err(AppError::InvalidName(format!("a contact called \"{name}\" already exists")));
+            }
+            let s = profile::settings(&txn)?;
+            (s.relay.clone(), s.name.clone())
+        };
+        let mut mailbox = self.create_mailbox(&relay).await?;
+        let id = profile::new_contact_id();
+        mailbox.contact = Some(id);
+        let sender_seed = random_seed();
+        let my_relay: RelayAddress = relay.parse().map_err(crate::wire::WireError::from)?;
+        let hello = content_of(
+            0,
+            Body::Hello(Hello {
+                invite_id: invite.invite_id.to_vec(),
+                reply: Some(MailboxAddress::new(
+                    &my_relay,
+                    &SendId(mailbox.send_id),
+                    &EnvelopeKey::from_bytes(mailbox.envelope_key),
+                )),
+                sender_key: SigningKey::from_bytes(&sender_seed).verifying_key().to_bytes().to_vec(),
+                profile_name: my_name.clone(),
+            }),
+        );
+        let peer = PeerMailbox {
+            relay: invite.relay.to_string(),
+            send_id: invite.send_id.0,
+            envelope_key: *invite.envelope_key.as_bytes(),
+            sender_seed,
+        };
+        let contact = Contact {
+            id,
+            name: name.to_string(),
+            their_name: invite.suggested_name.clone(),
+            peer: Some(peer),
+            my_recv_id: mailbox.recv_id,
+            verified: false,
+            identity_changed: false,
+            next_seq: 1,
+            next_local: 0,
+        };
+        let bundle = invite.bundle.to_bundle()?;
+        let ptxn = ProtocolTxn::new(self.profile.store.txn());
+        ptxn.process_prekey_bundle(&address_of(&id), &bundle, std::time::SystemTime::now(), &mut rand::rng()).await?;
+        {
+            let mut txn = ptxn.txn()?;
+            profile::put_own_mailbox(&mut txn, &mailbox)?;
+            profile::put_contact(&mut txn, &contact)?;
+        }
+        queue(&ptxn, &contact, &hello, None).await?;
+        ptxn.commit()?;
+
+        let report = self.flush_outbox().await?;
+        if report.failed > 0 {
+            self.forget_contact(&id).await?;
+            return Err(AppError::InviteUsed);
+        }
+        if let Some(e) = report.last_error {
+            return Err(AppError::Queued(e));
+        }
+        Ok(())
+    }
+
+    /// Encrypts and queues a text for `name`, then flushes the outbox. Returns once the
+    /// relay stored it; if the relay cannot be reached the message stays queued and
+    /// [`AppError::Queued`] says so.
+    pub async fn send_text(&mut self, name: &str, text: &str) -> Result<(), AppError> {
+        let max = content::MAX_TEXT_BYTES;
+        if text.len() > max {
+            return Err(AppError::TooLong(text.len(), max));
+        }
+        let ptxn = ProtocolTxn::new(self.profile.store.txn());
+        let mut contact = {
+            let txn = ptxn.txn()?;
+            profile::contact_by_name(&txn, name)?
+        };
+        if contact.identity_changed {
+            return Err(AppError::IdentityChanged(contact.name.clone()));
+        }
+        if contact.peer.is_none() {
+            return Err(AppError::NotReady(contact.name.clone()));
+        }
+        let seq = contact.next_seq;
+        contact.next_seq += 1;
+        let body = content_of(seq, Body::Text(Text { text: text.to_string() }));
+        let local = contact.next_local;
+        contact.next_local += 1;
+        let message = Message {
+            direction: Direction::Out,
+            text: text.to_string(),
+            sent_at_ms: body.sent_at_ms,
+            seq,
+            delivery: Delivery::Queued,
+        };
+        let message_key = {
+            let mut txn = ptxn.txn()?;
+            let key = profile::message_key(&txn, &contact.id, local);
+            profile::put_message(&mut txn, &key, &message)?;
+            profile::put_contact(&mut txn, &contact)?;
+            key
+        };
+        queue(&ptxn, &contact, &body, Some(message_key)).await?;
+        ptxn.commit()?;
+        let report = self.flush_outbox().await?;
+        match report.last_error {
+            Some(e) => Err(AppError::Queued(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Sends everything in the outbox that can go now.
+    pub async fn flush_outbox(&mut self) -> Result<FlushReport, AppError> {
+        let pending = {
+            let txn = self.profile.store.txn();
+            profile::outbox(&txn)?
+        };
+        let mut report = FlushReport::default();
+        for (id, out) in pending {
+            let result = self.send_envelope(&out).await;
+            let delivery = match result {
+                Ok(()) => Delivery::Stored,
+                Err(AppError::Refused(ErrorCode::NoMailbox | ErrorCode::Auth)) => Delivery::Failed,
+                Err(AppError::Link(e)) => {
+                    report.waiting += 1;
+                    report.last_error = Some(e);
+                    continue;
+                }
+                Err(AppError::Refused(code)) => {
+                    report.waiting += 1;
+                    report.last_error = Some(LinkError::Refused(code));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let mut txn = self.profile.store.txn();
+            txn.remove(crate::store::Table::Outbox, &id);
+            if !out.message_key.is_empty()
+                && let Some(mut m) = profile::message(&txn, &out.message_key)?
+            {
+                m.delivery = delivery;
+                profile::put_message(&mut txn, &out.message_key, &m)?;
+            }
+            txn.commit()?;
+            match delivery {
+                Delivery::Failed => report.failed += 1,
+                _ => report.sent += 1,
+            }
+        }
+        Ok(report)
+    }
+
+    async fn send_envelope(&mut self, out: &Outgoing) -> Result<(), AppError> {
+        let envelope =
+            Envelope::from_slice(&out.envelope).map_err(|_| crate::store::StoreError::CorruptRecord("outbox"))?;
+        let link = match self.pool.link(&out.relay).await {
+            Ok(l) => l,
+            Err(e) => {
+                self.pool.drop_link(&out.relay);
+                return Err(e.into());
+            }
+        };
+        let mut req = Request::Send { send_id: SendId(out.send_id), envelope, signature: None };
+        sign_request(&SigningKey::from_bytes(&out.sender_seed), &link.nonce(), &mut req);
+        match link.request(req).await {
+            Ok(Response::Ok) => Ok(()),
+            Ok(Response::Error(code)) => Err(AppError::Refused(code)),
+            Ok(_) => Err(AppError::Link(LinkError::Protocol("unexpected answer to send".into()))),
+            Err(e) => {
+                self.pool.drop_link(&out.relay);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Creates a mailbox on `relay` with fresh keys (not yet saved).
+    pub(super) async fn create_mailbox(&mut self, relay: &str) -> Result<OwnMailbox, AppError> {
+        let owner_seed = random_seed();
+        let owner = SigningKey::from_bytes(&owner_seed);
+        let req = Request::CreateMailbox { owner_key: PublicKey(owner.verifying_key().to_bytes()), signature: NO_SIG };
+        let Response::MailboxCreated { recv_id, send_id } = self.owner_request(relay, &owner, req).await? else {
+            return Err(AppError::Link(LinkError::Protocol("unexpected answer to create".into())));
+        };
+        Ok(OwnMailbox {
+            relay: relay.to_string(),
+            recv_id: recv_id.0,
+            send_id: send_id.0,
+            owner_seed,
+            envelope_key: random_seed(),
+            contact: None,
+            invite: None,
+            secure_pending: None,
+        })
+    }
+
+    /// Removes a contact whose invite turned out to be used, and its mailbox.
+    async fn forget_contact(&mut self, id: &ContactId) -> Result<(), AppError> {
+        let mut txn = self.profile.store.txn();
+        let Some(c) = profile::contact(&txn, id)? else { return Ok(()) };
+        let mailbox = profile::own_mailbox(&txn, &c.my_recv_id)?;
+        profile::remove_contact(&mut txn, id);
+        profile::remove_own_mailbox(&mut txn, &c.my_recv_id);
+        crate::store::signal::delete_session(&mut txn, &address_of(id))?;
+        txn.commit()?;
+        if let Some(m) = mailbox {
+            let owner = SigningKey::from_bytes(&m.owner_seed);
+            let req = Request::DeleteMailbox { recv_id: sotto_proto::RecvId(m.recv_id), signature: NO_SIG };
+            let _ = self.owner_request(&m.relay, &owner, req).await;
+        }
+        Ok(())
+    }
+}
+
+/// Encrypts `body` for `contact`, seals it for their mailbox and puts it in the outbox,
+/// all in `ptxn`.
+pub(super) async fn queue(
+    ptxn: &ProtocolTxn<'_>,
+    contact: &Contact,
+    body: &Content,
+    message_key: Option<Vec<u8>>,
+) -> Result<(), AppError> {
+    let peer = contact.peer.as_ref().ok_or_else(|| AppError::NotReady(contact.name.clone()))?;
+    let plaintext = zeroize::Zeroizing::new(encode_content(body)?);
+    let ciphertext =
+        ptxn.encrypt(&address_of(&contact.id), &plaintext, std::time::SystemTime::now(), &mut rand::rng()).await?;
+    let kind = match &ciphertext {
+        CiphertextMessage::PreKeySignalMessage(_) => BodyKind::PreKey,
+        _ => BodyKind::Signal,
+    };
+    let key = EnvelopeKey::from_bytes(peer.envelope_key);
+    let sealed = envelope::seal(&key, &SendId(peer.send_id), kind, ciphertext.serialize(), &mut rand::rng())?;
+    let out = Outgoing {
+        contact: contact.id,
+        message_key: message_key.unwrap_or_default(),
+        relay: peer.relay.clone(),
+        send_id: peer.send_id,
+        sender_seed: peer.sender_seed,
+        envelope: sealed.as_bytes().to_vec(),
+    };
+    // Keyed by time first, so the outbox flushes in the order messages were written.
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&now_ms().to_be_bytes());
+    rand::rng().fill_bytes(&mut id[8..]);
+    let mut txn = ptxn.txn()?;
+    profile::put_outgoing(&mut txn, &id, &out)?;
+    Ok(())
+}
+
+/// A content with a fresh id, stamped now.
+pub(super) fn content_of(seq: u64, body: Body) -> Content {
+    Content { id: new_content_id(&mut rand::rng()), seq, sent_at_ms: now_ms(), body: Some(body) }
+}
+
+/// The answer to a greeting: the key this profile will sign its sends with.
+pub(super) fn welcome(sender_seed: &[u8; 32], my_name: &str) -> Content {
+    let sender_key = SigningKey::from_bytes(sender_seed).verifying_key().to_bytes().to_vec();
+    content_of(0, Body::Welcome(Welcome { sender_key, profile_name: my_name.to_string() }))
+}
+
+pub(super) fn random_seed() -> [u8; 32] {
+    let mut s = [0u8; 32];
+    rand::rng().fill_bytes(&mut s);
+    s
+}

@@ -1,0 +1,76 @@
+//! Every sentence the command line shows a person, in one place so it can be translated.
+
+pub const PASSPHRASE_PROMPT: &str = "Passphrase: ";
+pub const NEW_PASSPHRASE_PROMPT: &str = "Choose a passphrase for this profile: ";
+pub const REPEAT_PASSPHRASE_PROMPT: &str = "Repeat the passphrase: ";
+pub const PASSPHRASES_DIFFER: &str = "The two passphrases differ; nothing was created.";
+pub const EMPTY_PASSPHRASE: &str = "A passphrase cannot be empty.";
+pub const NO_PASSPHRASE: &str = "No passphrase: set SOTTO_PASSPHRASE or run in a terminal.";
+pub const WAITING_FOR_HOLDER: &str = "Another sotto is using this profile; waiting for it…";
+
+pub fn profile_created(dir: &str) -> String {
+    format!("Profile created in {dir}.")
+}
+
+pub fn invite_created() -> &'static str {
+    "Give this one-time link to the person you invite, through a channel you trust:"
+}
+
+pub fn accepted(name: &str) -> String {
+    format!("Invite accepted: \"{name}\" will appear once they are online.")
+}
+
+pub fn sent() -> &'static str {
+    "Sent (stored by the relay)."
+}
+
+pub fn queued(reason: &str) -> String {
+    format!("Not sent yet: {reason}")
+}
+
+pub fn joined(name: &str) -> String {
+    format!("* \"{name}\" accepted your invite.")
+}
+
+pub fn ready(name: &str) -> String {
+    format!("* \"{name}\" answered: the conversation is set up.")
+}
+
+pub fn dropped(reason: &str) -> String {
+    format!("! {reason}; it was dropped.")
+}
+
+pub fn identity_changed(name: &str) -> String {
+    format!(
+        "! The safety number of \"{name}\" changed. Nothing will be sent to them until you compare it \
+         (`sotto verify \"{name}\"`) and accept it (`sotto verify \"{name}\" --accept`)."
+    )
+}
+
+pub fn relay_trouble(reason: &str) -> String {
+    format!("! relay: {reason}")
+}
+
+pub fn no_message(secs: u64) -> String {
+    format!("No message arrived within {secs} s.")
+}
+
+pub fn safety_intro(name: &str) -> String {
+    format!("Safety number with \"{name}\" — compare it with theirs, in person or on a call:")
+}
+
+pub fn verified_state(verified: bool) -> &'static str {
+    if verified { "Status: verified." } else { "Status: not verified. If the numbers match, run with --mark-verified." }
+}
+
+pub fn marked_verified(name: &str) -> String {
+    format!("\"{name}\" is now marked verified.")
+}
+
+pub fn accepted_identity(name: &str) -> String {
+    format!("The new safety number of \"{name}\" is accepted; sending resumes. Verify it again when you can.")
+}
+
+pub fn no_contacts() -> &'static str {
+    "No contacts yet. Make an invite with `sotto invite`, or accept one with `sotto accept LINK --name NAME`."
+}

@@ -1,0 +1,187 @@
+//! The `sotto` binary as a user runs it, against a real relay.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const PASSPHRASE: &str = "a long passphrase for tests";
+
+fn sotto(profile: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sotto"));
+    c.arg("--profile").arg(profile).args(args).env("SOTTO_PASSPHRASE", PASSPHRASE).stdin(Stdio::null());
+    c
+}
+
+fn run(profile: &Path, args: &[&str]) -> Output {
+    sotto(profile, args).output().unwrap()
+}
+
+fn ok(profile: &Path, args: &[&str]) -> String {
+    let o = run(profile, args);
+    assert!(
+        o.status.success(),
+        "sotto {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// Sets up Alice and Bob through the binary: init, invite, accept, and both sides' first
+/// listen so the session is complete.
+fn introduce(relay: &str, a: &Path, b: &Path) {
+    ok(a, &["init", "--relay", relay, "--name", "Alice"]);
+    ok(b, &["init", "--relay", relay, "--name", "Bob"]);
+    let link = ok(a, &["invite", "--name", "Bob", "--no-qr"]);
+    let link = link.lines().find(|l| l.starts_with("sotto:")).unwrap().to_string();
+    ok(b, &["accept", &link, "--name", "Alice"]);
+    // Alice picks up Bob's greeting, Bob picks up Alice's answer.
+    ok(a, &["listen", "--timeout", "2"]);
+    ok(b, &["listen", "--timeout", "2"]);
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+#[test]
+fn a_conversation_through_the_binary() {
+    let rt = rt();
+    let relay = rt.block_on(TestRelay::start());
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    introduce(&relay.address.to_string(), &a, &b);
+    assert_eq!(ok(&a, &["contacts"]).trim(), "Bob");
+    assert_eq!(ok(&b, &["contacts"]).trim(), "Alice");
+
+    ok(&a, &["send", "Bob", "hello from the command line 你好"]);
+    let out = ok(&b, &["listen", "--once", "--timeout", "10"]);
+    assert_eq!(out.trim(), "Alice: hello from the command line 你好");
+    ok(&b, &["send", "Alice", "and back"]);
+    let out = ok(&a, &["listen", "--once", "--timeout", "10", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!((v["from"].as_str(), v["text"].as_str()), (Some("Bob"), Some("and back")));
+    let history = ok(&a, &["history", "Bob"]);
+    assert!(history.contains("me: hello from the command line 你好"), "{history}");
+    assert!(history.contains("Bob: and back"), "{history}");
+
+    // Safety numbers agree.
+    let na = ok(&a, &["verify", "Bob"]);
+    let nb = ok(&b, &["verify", "Alice"]);
+    assert_eq!(na.trim(), nb.trim());
+    assert_eq!(na.trim().replace(' ', "").len(), 60);
+
+    // Clear errors.
+    let o = run(&a, &["send", "Nobody", "x"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no contact is called"));
+    let o = sotto(&a, &["contacts"]).env("SOTTO_PASSPHRASE", "wrong").output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).to_lowercase().contains("passphrase"));
+    rt.block_on(relay.stop());
+}
+
+#[test]
+fn listen_in_one_process_and_send_from_another_share_the_profile() {
+    let rt = rt();
+    let relay = rt.block_on(TestRelay::start());
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    introduce(&relay.address.to_string(), &a, &b);
+
+    // Bob listens; while that process holds his profile, another `sotto` sends with it.
+    let mut listener =
+        sotto(&b, &["listen", "--timeout", "15"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let o = run(&b, &["send", "Alice", "sent while listen holds the profile"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!String::from_utf8_lossy(&o.stderr).to_lowercase().contains("lock"));
+    assert_eq!(ok(&b, &["contacts"]).trim(), "Alice");
+    // And Alice's message reaches Bob's running listener.
+    ok(&a, &["send", "Bob", "to the listener"]);
+    let mut lines = BufReader::new(listener.stdout.take().unwrap()).lines();
+    let line = lines.next().unwrap().unwrap();
+    assert_eq!(line, "Alice: to the listener");
+    let _ = listener.kill();
+    let _ = listener.wait();
+    let out = ok(&a, &["listen", "--once", "--timeout", "10"]);
+    assert_eq!(out.trim(), "Bob: sent while listen holds the profile");
+    rt.block_on(relay.stop());
+}
+
+fn kill9(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn a_receiver_killed_at_random_shows_each_of_1000_messages_exactly_once() {
+    const N: usize = 1000;
+    let rt = rt();
+    let relay = rt.block_on(TestRelay::start());
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    introduce(&relay.address.to_string(), &a, &b);
+
+    // Alice queues all messages first (through the library, for speed).
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async {
+        let mut alice =
+            sotto_client::app::Client::open(&a, PASSPHRASE.as_bytes(), sotto_client::relay::ConnectOptions::default())
+                .unwrap();
+        for i in 0..N {
+            alice.send_text("Bob", &format!("message {i:04}")).await.unwrap();
+        }
+    });
+
+    // Bob listens and is killed with SIGKILL at random moments until all arrived.
+    let mut printed: Vec<String> = Vec::new();
+    let mut seed = 0x9e37_79b9_u64;
+    let start = Instant::now();
+    let mut kills = 0;
+    while start.elapsed() < Duration::from_secs(240) {
+        let mut child = sotto(&b, &["listen", "--json", "--timeout", "3"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let reader =
+            std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<_>>());
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let life = Duration::from_millis(800 + seed % 2500);
+        std::thread::sleep(life);
+        let finished = child.try_wait().unwrap().is_some();
+        if !finished {
+            kill9(&mut child);
+            kills += 1;
+        }
+        for line in reader.join().unwrap() {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            printed.push(v["text"].as_str().unwrap().to_string());
+        }
+        if finished {
+            break;
+        }
+    }
+    assert!(kills >= 2, "the receiver was killed only {kills} times");
+    // Nothing shown twice.
+    let mut sorted = printed.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), printed.len(), "a message was shown twice");
+    // Everything kept exactly once, in order.
+    let history = ok(&b, &["history", "Alice"]);
+    let got: Vec<&str> = history.lines().filter_map(|l| l.split_once("Alice: ").map(|(_, t)| t)).collect();
+    let want: Vec<String> = (0..N).map(|i| format!("message {i:04}")).collect();
+    assert_eq!(got, want);
+    rt.block_on(relay.stop());
+}
