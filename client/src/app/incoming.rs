@@ -73,7 +73,7 @@ impl Client {
     }
 
     /// Processes one envelope; returns what to show and the mailbox to acknowledge on.
-    async fn receive(
+    pub(super) async fn receive(
         &mut self,
         recv_id: &RecvId,
         env: &Envelope,
@@ -99,7 +99,7 @@ impl Client {
             return Ok((vec![dropped("a message was not a valid Signal message")], Some(mailbox)));
         };
         let notices = match (mailbox.contact, &mailbox.invite) {
-            (Some(id), _) => self.receive_from_contact(&mailbox, id, &message).await?,
+            (Some(id), _) => self.receive_from_contact(&mailbox, env, id, &message).await?,
             (None, Some(_)) => self.receive_from_invitee(&mailbox, &message).await?,
             (None, None) => vec![dropped("a message arrived in a mailbox that belongs to nobody")],
         };
@@ -109,6 +109,7 @@ impl Client {
     async fn receive_from_contact(
         &mut self,
         mailbox: &OwnMailbox,
+        env: &Envelope,
         id: ContactId,
         message: &CiphertextMessage,
     ) -> Result<Vec<Notice>, AppError> {
@@ -122,7 +123,7 @@ impl Client {
             Err(SignalProtocolError::DuplicatedMessage(..)) => return Ok(Vec::new()),
             Err(SignalProtocolError::UntrustedIdentity(_)) => {
                 drop(ptxn);
-                return self.identity_changed(mailbox, contact, message).await;
+                return self.identity_changed(mailbox, env, contact, message).await;
             }
             Err(e) => {
                 return Ok(vec![dropped(&format!("a message from \"{}\" could not be decrypted ({e})", contact.name))]);
@@ -235,10 +236,12 @@ impl Client {
     }
 
     /// A message signed by an identity key other than the trusted one: the new key is
-    /// kept aside (untrusted), the contact is marked, and the message is dropped.
+    /// kept aside (untrusted), the contact is marked, and the envelope is held until the
+    /// user accepts the key (then it is read) or not (then nothing is sent to them).
     async fn identity_changed(
         &mut self,
-        _mailbox: &OwnMailbox,
+        mailbox: &OwnMailbox,
+        env: &Envelope,
         mut contact: Contact,
         message: &CiphertextMessage,
     ) -> Result<Vec<Notice>, AppError> {
@@ -247,6 +250,7 @@ impl Client {
             let mut store = ptxn.store();
             store.save_identity(&address_of(&contact.id), m.identity_key()).await?;
         }
+        profile::hold_envelope(&mut *ptxn.txn()?, &contact.id, &mailbox.recv_id, env)?;
         contact.identity_changed = true;
         profile::put_contact(&mut *ptxn.txn()?, &contact)?;
         ptxn.commit()?;

@@ -91,9 +91,16 @@ impl Client {
     /// Subscribes to every mailbox this profile owns, and locks those waiting to be
     /// locked. A relay that cannot be reached is skipped (and retried on the next call).
     pub async fn subscribe_all(&mut self) -> Result<Vec<(String, AppError)>, AppError> {
+        self.subscribe_on(None).await
+    }
+
+    /// Like [`Self::subscribe_all`], for the mailboxes on one relay only (or all).
+    async fn subscribe_on(&mut self, relay: Option<&str>) -> Result<Vec<(String, AppError)>, AppError> {
         let mailboxes = {
             let txn = self.profile.store.txn();
-            profile::own_mailboxes(&txn)?
+            let mut all = profile::own_mailboxes(&txn)?;
+            all.retain(|m| relay.is_none_or(|r| m.relay == r));
+            all
         };
         let mut failures = Vec::new();
         for m in mailboxes {
@@ -159,7 +166,7 @@ impl Client {
                 let delay = self.pool.drop_link(&relay);
                 tokio::time::sleep(delay).await;
                 let mut notices = Vec::new();
-                if let Ok(failures) = self.subscribe_all().await {
+                if let Ok(failures) = self.subscribe_on(Some(&relay)).await {
                     notices.extend(failures.into_iter().map(|(_, e)| Notice::RelayTrouble(e.to_string())));
                 }
                 let _ = self.flush_outbox().await;

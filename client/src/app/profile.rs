@@ -174,6 +174,47 @@ pub fn history(txn: &Txn<'_>, contact: &ContactId) -> Result<Vec<Message>, AppEr
     Ok(out)
 }
 
+/// Keeps an envelope that could not be read until the user decides about a changed
+/// identity key. Filed under the contact's keyed hash, then arrival order.
+pub fn hold_envelope(
+    txn: &mut Txn<'_>,
+    contact: &ContactId,
+    recv_id: &[u8; 24],
+    envelope: &sotto_proto::Envelope,
+) -> Result<(), AppError> {
+    let mut key = txn.index_key(Table::Conversations, &held_prefix(contact)).to_vec();
+    key.extend_from_slice(&super::now_ms().to_be_bytes());
+    let mut nonce = [0u8; 8];
+    rand::rng().fill_bytes(&mut nonce);
+    key.extend_from_slice(&nonce);
+    let mut value = recv_id.to_vec();
+    value.extend_from_slice(envelope.as_bytes());
+    txn.put(Table::Conversations, &key, &value);
+    Ok(())
+}
+
+/// Takes every envelope held for `contact`, oldest first.
+pub fn take_held(txn: &mut Txn<'_>, contact: &ContactId) -> Result<Vec<([u8; 24], sotto_proto::Envelope)>, AppError> {
+    let prefix = txn.index_key(Table::Conversations, &held_prefix(contact));
+    let rows: Vec<_> =
+        txn.scan_table(Table::Conversations)?.into_iter().filter(|(k, _)| k.starts_with(&prefix)).collect();
+    let mut out = Vec::new();
+    for (k, v) in rows {
+        txn.remove(Table::Conversations, &k);
+        let bad = || crate::store::StoreError::CorruptRecord("held envelope");
+        let recv: [u8; 24] = v.get(..24).and_then(|b| b.try_into().ok()).ok_or_else(bad)?;
+        let env = sotto_proto::Envelope::from_slice(v.get(24..).ok_or_else(bad)?).map_err(|_| bad())?;
+        out.push((recv, env));
+    }
+    Ok(out)
+}
+
+fn held_prefix(contact: &ContactId) -> Vec<u8> {
+    let mut p = b"held:".to_vec();
+    p.extend_from_slice(contact);
+    p
+}
+
 pub fn put_outgoing(txn: &mut Txn<'_>, id: &[u8; 16], o: &Outgoing) -> Result<(), AppError> {
     txn.put(Table::Outbox, id, &records::encode(o)?);
     Ok(())

@@ -7,6 +7,7 @@
 use libsignal_protocol::{Fingerprint, IdentityKey};
 
 use super::error::AppError;
+use super::incoming::Notice;
 use super::profile;
 use super::{Client, address_of};
 use crate::store::signal::{IdentityStatus, accept_identity, identity_status, local_identity};
@@ -64,19 +65,28 @@ impl Client {
         Ok(())
     }
 
-    /// Accepts `name`'s new identity key: sending resumes; verification starts over.
-    pub fn accept_new_identity(&mut self, name: &str) -> Result<(), AppError> {
-        let mut txn = self.profile.store.txn();
-        let mut contact = profile::contact_by_name(&txn, name)?;
-        let address = address_of(&contact.id);
-        if let IdentityStatus::Changed { pending, .. } = identity_status(&txn, &address)? {
-            accept_identity(&mut txn, &address, &pending)?;
+    /// Accepts `name`'s new identity key: the messages held back are read now (returned
+    /// as notices), sending resumes, and verification starts over.
+    pub async fn accept_new_identity(&mut self, name: &str) -> Result<Vec<Notice>, AppError> {
+        let held = {
+            let mut txn = self.profile.store.txn();
+            let mut contact = profile::contact_by_name(&txn, name)?;
+            let address = address_of(&contact.id);
+            if let IdentityStatus::Changed { pending, .. } = identity_status(&txn, &address)? {
+                accept_identity(&mut txn, &address, &pending)?;
+            }
+            contact.identity_changed = false;
+            contact.verified = false;
+            profile::put_contact(&mut txn, &contact)?;
+            let held = profile::take_held(&mut txn, &contact.id)?;
+            txn.commit()?;
+            held
+        };
+        let mut notices = Vec::new();
+        for (recv_id, env) in held {
+            notices.extend(self.receive(&sotto_proto::RecvId(recv_id), &env).await?.0);
         }
-        contact.identity_changed = false;
-        contact.verified = false;
-        profile::put_contact(&mut txn, &contact)?;
-        txn.commit()?;
-        Ok(())
+        Ok(notices)
     }
 }
 

@@ -48,6 +48,8 @@ pub async fn execute(h: &std::rc::Rc<Holder>, command: &super::Command, out: &dy
             let mut c = h.client.lock().await;
             match c.create_invite(name.as_deref(), relay.as_ref()).await {
                 Ok(link) => {
+                    // This command reached a relay: deliver anything still queued.
+                    let _ = c.flush_outbox().await;
                     out.err(text::invite_created());
                     out.out(&link);
                     if !no_qr {
@@ -115,9 +117,10 @@ pub async fn execute(h: &std::rc::Rc<Holder>, command: &super::Command, out: &dy
         C::Verify { name, mark_verified, accept } => {
             let mut c = h.client.lock().await;
             if *accept {
-                return match c.accept_new_identity(name) {
-                    Ok(()) => {
+                return match c.accept_new_identity(name).await {
+                    Ok(notices) => {
                         out.out(&text::accepted_identity(name));
+                        notices.iter().for_each(|n| show(n, false, out));
                         0
                     }
                     Err(e) => fail(out, &e),

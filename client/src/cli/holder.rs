@@ -70,9 +70,10 @@ impl Holder {
         rx
     }
 
-    /// Relays that could not be subscribed at the last attempt.
+    /// Relays that could not be subscribed at the last attempt (the pump keeps retrying
+    /// them).
     pub async fn take_subscribe_failures(&self) -> Vec<(String, String)> {
-        std::mem::take(&mut *self.failures.borrow_mut())
+        self.failures.borrow().clone()
     }
 
     /// Unregisters a listener.
@@ -93,14 +94,16 @@ impl Holder {
 
 /// Pulls deliveries while anyone listens and broadcasts what they show.
 async fn pump(h: Rc<Holder>) {
-    let mut since_retry = Duration::ZERO;
+    let mut last_retry = tokio::time::Instant::now();
     while h.listeners.get() > 0 {
         let notices = {
             let mut c = h.client.lock().await;
-            if since_retry >= RESUBSCRIBE_INTERVAL {
-                since_retry = Duration::ZERO;
-                // Relays that were down when listening started are tried again.
-                let _ = c.subscribe_all().await;
+            // Relays that could not be reached when listening started are tried again
+            // (a relay that drops later is reconnected by `poll` itself).
+            if !h.failures.borrow().is_empty() && last_retry.elapsed() >= RESUBSCRIBE_INTERVAL {
+                last_retry = tokio::time::Instant::now();
+                let failed = c.subscribe_all().await.map(|f| f.into_iter().map(|(r, e)| (r, e.to_string())).collect());
+                *h.failures.borrow_mut() = failed.unwrap_or_else(|e| vec![(String::new(), e.to_string())]);
                 let _ = c.flush_outbox().await;
             }
             match c.poll(PUMP_SLICE).await {
@@ -108,7 +111,6 @@ async fn pump(h: Rc<Holder>) {
                 Err(e) => vec![Notice::RelayTrouble(e.to_string())],
             }
         };
-        since_retry += PUMP_SLICE;
         for n in notices {
             let _ = h.notices.send(n);
         }
