@@ -298,3 +298,25 @@ async fn profile_files_hold_no_text_name_or_key_in_clear() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_listening_client_reconnects_after_the_relay_restarts() {
+    local(async {
+        let identity_dir = tempfile::tempdir().unwrap();
+        let id = || sotto_server::tls::Identity::load_or_create(identity_dir.path(), "localhost").unwrap();
+        let store = std::sync::Arc::new(sotto_server::store::MemoryStore::new(sotto_server::store::MemoryKv::new()));
+        let relay = TestRelay::start_on("127.0.0.1:0", id(), store.clone()).await;
+        let port = relay.address.port;
+        let tmp = tempfile::tempdir().unwrap();
+        let Pair { mut alice, mut bob, .. } = pair(&relay.address, tmp.path()).await;
+        relay.stop().await;
+        // Bob notices the drop while polling, and keeps polling.
+        let _ = drain(&mut bob, Duration::from_millis(300)).await;
+        let relay = TestRelay::start_on(&format!("127.0.0.1:{port}"), id(), store).await;
+        alice.send_text("Bob", "after the restart").await.unwrap();
+        let (n, _) = until(&mut bob, |n| matches!(n, Notice::Message { .. })).await;
+        assert_eq!(texts(&[n]), ["after the restart"]);
+        relay.stop().await;
+    })
+    .await;
+}

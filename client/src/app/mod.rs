@@ -18,12 +18,14 @@ pub mod profile;
 pub mod records;
 mod safety;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
 use libsignal_protocol::{DeviceId, ProtocolAddress};
 use sotto_proto::{RecvId, RelayAddress, Request, Response};
+use tokio::time::Instant;
 
 pub use self::error::AppError;
 pub use self::incoming::Notice;
@@ -45,6 +47,8 @@ pub const DEVICE_ID: DeviceId = match DeviceId::new(1) {
 pub struct Client {
     pub profile: Profile,
     pool: RelayPool,
+    /// Relays that dropped, and when to try them again.
+    reconnect: HashMap<String, Instant>,
 }
 
 impl Client {
@@ -56,12 +60,16 @@ impl Client {
         params: KdfParams,
         options: ConnectOptions,
     ) -> Result<Self, AppError> {
-        Ok(Self { profile: Profile::create(dir, passphrase, relay, params)?, pool: RelayPool::new(options) })
+        Ok(Self {
+            profile: Profile::create(dir, passphrase, relay, params)?,
+            pool: RelayPool::new(options),
+            reconnect: HashMap::new(),
+        })
     }
 
     /// Opens the profile in `dir`.
     pub fn open(dir: &Path, passphrase: &[u8], options: ConnectOptions) -> Result<Self, AppError> {
-        Ok(Self { profile: Profile::open(dir, passphrase)?, pool: RelayPool::new(options) })
+        Ok(Self { profile: Profile::open(dir, passphrase)?, pool: RelayPool::new(options), reconnect: HashMap::new() })
     }
 
     /// Sets the name this profile suggests to people it invites.
@@ -156,27 +164,54 @@ impl Client {
     /// reconnected (after backoff) and resubscribed; deliveries are processed and
     /// acknowledged; what the user should see is returned.
     pub async fn poll(&mut self, wait: Duration) -> Result<Vec<Notice>, AppError> {
-        let event = match tokio::time::timeout(wait, self.pool.next_event()).await {
+        let mut notices = self.reconnect_due().await;
+        let now = Instant::now();
+        let next_due = self.reconnect.values().min().map_or(wait, |t| t.saturating_duration_since(now));
+        let event = match tokio::time::timeout(wait.min(next_due), self.pool.next_event()).await {
             Ok(Some(e)) => e,
-            Ok(None) | Err(_) => return Ok(Vec::new()),
+            Ok(None) | Err(_) => return Ok(notices),
         };
         match event {
-            PoolEvent::Relay { relay, event } => self.on_relay_event(&relay, event).await,
-            PoolEvent::Down { relay } => {
+            PoolEvent::Relay { relay, event } => notices.extend(self.on_relay_event(&relay, event).await?),
+            // A drop of an older link, when a newer one is up, changes nothing.
+            PoolEvent::Down { relay, link }
+                if !self.pool.is_connected(&relay) || self.pool.is_current(&relay, link) =>
+            {
+                // Not waited for here: the caller keeps polling (and other commands keep
+                // running) while the backoff runs out.
                 let delay = self.pool.drop_link(&relay);
-                tokio::time::sleep(delay).await;
-                let mut notices = Vec::new();
-                if let Ok(failures) = self.subscribe_on(Some(&relay)).await {
-                    notices.extend(failures.into_iter().map(|(_, e)| Notice::RelayTrouble(e.to_string())));
-                }
-                let _ = self.flush_outbox().await;
-                Ok(notices)
+                self.reconnect.insert(relay, Instant::now() + delay);
             }
+            PoolEvent::Down { .. } => {}
         }
+        Ok(notices)
     }
 
-    /// Whether any relay link is up.
-    pub fn relays_connected(&self, relay: &str) -> bool {
+    /// Reconnects and resubscribes relays whose backoff ran out; a relay still down is
+    /// scheduled again with a longer backoff.
+    async fn reconnect_due(&mut self) -> Vec<Notice> {
+        let now = Instant::now();
+        let due: Vec<String> = self.reconnect.iter().filter(|(_, t)| **t <= now).map(|(r, _)| r.clone()).collect();
+        let mut notices = Vec::new();
+        for relay in due {
+            self.reconnect.remove(&relay);
+            match self.subscribe_on(Some(&relay)).await {
+                Ok(failures) if failures.is_empty() => {
+                    let _ = self.flush_outbox().await;
+                }
+                Ok(failures) => {
+                    notices.extend(failures.into_iter().map(|(_, e)| Notice::RelayTrouble(e.to_string())));
+                    let delay = self.pool.drop_link(&relay);
+                    self.reconnect.insert(relay, Instant::now() + delay);
+                }
+                Err(e) => notices.push(Notice::RelayTrouble(e.to_string())),
+            }
+        }
+        notices
+    }
+
+    /// Whether the link to `relay` is up.
+    pub fn relay_connected(&self, relay: &str) -> bool {
         self.pool.is_connected(relay)
     }
 }

@@ -27,8 +27,9 @@ pub const EVENT_DEPTH: usize = 1024;
 pub enum PoolEvent {
     /// Something a relay pushed.
     Relay { relay: String, event: Event },
-    /// The link to this relay closed.
-    Down { relay: String },
+    /// The link to this relay closed. `link` says which link it was: a later one may be
+    /// up already.
+    Down { relay: String, link: u64 },
 }
 
 /// Exponential backoff with full jitter, per relay: retries of many clients spread out
@@ -67,7 +68,8 @@ impl Default for Backoff {
 /// Links by relay address.
 pub struct RelayPool {
     options: ConnectOptions,
-    links: HashMap<String, RelayLink>,
+    links: HashMap<String, (u64, RelayLink)>,
+    next_link: u64,
     backoff: HashMap<String, Backoff>,
     events_tx: mpsc::Sender<PoolEvent>,
     events_rx: mpsc::Receiver<PoolEvent>,
@@ -77,29 +79,39 @@ impl RelayPool {
     /// An empty pool connecting with `options`.
     pub fn new(options: ConnectOptions) -> Self {
         let (events_tx, events_rx) = mpsc::channel(EVENT_DEPTH);
-        Self { options, links: HashMap::new(), backoff: HashMap::new(), events_tx, events_rx }
+        Self { options, links: HashMap::new(), next_link: 0, backoff: HashMap::new(), events_tx, events_rx }
     }
 
     /// The link to `relay`, connecting if there is none.
     pub async fn link(&mut self, relay: &str) -> Result<&RelayLink, LinkError> {
+        if self.links.get(relay).is_some_and(|(_, l)| l.is_closed()) {
+            self.links.remove(relay);
+        }
         if !self.links.contains_key(relay) {
             let address: RelayAddress = relay.parse().map_err(|e| LinkError::Unreachable(format!("{e}")))?;
             let mut link = RelayLink::connect(&address, &self.options).await?;
             let mut events = link.take_events();
             let tx = self.events_tx.clone();
             let name = relay.to_string();
+            let id = self.next_link;
+            self.next_link += 1;
             tokio::spawn(async move {
                 while let Some(event) = events.recv().await {
                     if tx.send(PoolEvent::Relay { relay: name.clone(), event }).await.is_err() {
                         return;
                     }
                 }
-                let _ = tx.send(PoolEvent::Down { relay: name }).await;
+                let _ = tx.send(PoolEvent::Down { relay: name, link: id }).await;
             });
             self.backoff.entry(relay.to_string()).or_default().reset();
-            self.links.insert(relay.to_string(), link);
+            self.links.insert(relay.to_string(), (id, link));
         }
-        self.links.get(relay).ok_or(LinkError::Closed)
+        self.links.get(relay).map(|(_, l)| l).ok_or(LinkError::Closed)
+    }
+
+    /// Whether `link` is the current link to `relay` (a `Down` for an older one is stale).
+    pub fn is_current(&self, relay: &str, link: u64) -> bool {
+        self.links.get(relay).is_some_and(|(id, _)| *id == link)
     }
 
     /// Whether a link to `relay` is open.

@@ -146,6 +146,11 @@ impl RelayLink {
         Ok(Self { nonce, out: out_tx, pending, events: ev_rx, next_corr: AtomicU32::new(1), task })
     }
 
+    /// Whether the connection has closed (the relay went away or the link failed).
+    pub fn is_closed(&self) -> bool {
+        self.out.is_closed()
+    }
+
     /// The nonce signatures on this connection must cover.
     pub fn nonce(&self) -> Nonce {
         self.nonce
