@@ -320,3 +320,33 @@ async fn a_listening_client_reconnects_after_the_relay_restarts() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn contacts_on_different_relays_talk_through_both() {
+    local(async {
+        let (r1, r2) = (TestRelay::start().await, TestRelay::start().await);
+        let tmp = tempfile::tempdir().unwrap();
+        // Alice's mailboxes live on the first relay, Bob's on the second.
+        let mut alice = new_client(&tmp.path().join("a"), &r1.address, "Alice");
+        let mut bob = new_client(&tmp.path().join("b"), &r2.address, "Bob");
+        let link = alice.create_invite(Some("Bob"), None).await.unwrap();
+        bob.accept_invite(&link, "Alice").await.unwrap();
+        alice.subscribe_all().await.unwrap();
+        until(&mut alice, |n| matches!(n, Notice::Joined { .. })).await;
+        bob.subscribe_all().await.unwrap();
+        until(&mut bob, |n| matches!(n, Notice::Ready { .. })).await;
+        alice.send_text("Bob", "via the second relay").await.unwrap();
+        bob.send_text("Alice", "via the first relay").await.unwrap();
+        let (n, _) = until(&mut bob, |n| matches!(n, Notice::Message { .. })).await;
+        assert_eq!(texts(&[n]), ["via the second relay"]);
+        let (n, _) = until(&mut alice, |n| matches!(n, Notice::Message { .. })).await;
+        assert_eq!(texts(&[n]), ["via the first relay"]);
+        // Each relay holds only its own side's mailboxes.
+        let bobs_mailbox = bobs_mailbox_for_alice(&mut bob);
+        assert!(r2.store.mailbox(bobs_mailbox).await.unwrap().is_some());
+        assert!(r1.store.mailbox(bobs_mailbox).await.unwrap().is_none());
+        r1.stop().await;
+        r2.stop().await;
+    })
+    .await;
+}

@@ -16,6 +16,9 @@ use super::{EXIT_QUEUED, Out, passphrase, text};
 /// quiet this long: everything that was waiting arrives in one burst.
 pub const ONCE_QUIET: Duration = Duration::from_millis(700);
 
+/// `listen` without `--timeout`: until interrupted (a century stands in for forever).
+const LISTEN_FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// `sotto init`.
 pub async fn init(dir: &Path, relay: &RelayAddress, name: Option<&str>, options: ConnectOptions, out: &dyn Out) -> u8 {
     let pass = match passphrase(true) {
@@ -167,7 +170,7 @@ async fn listen(h: &std::rc::Rc<Holder>, once: bool, timeout: Option<u64>, json:
         let wait = match (once && got_first, timeout) {
             (true, _) => ONCE_QUIET,
             (false, Some(s)) => Duration::from_secs(s),
-            (false, None) => Duration::from_secs(u64::MAX / 4),
+            (false, None) => LISTEN_FOREVER,
         };
         let next = tokio::select! {
             n = tokio::time::timeout(wait, notices.recv()) => n,
