@@ -30,7 +30,7 @@ pub enum StoreError {
     Database(#[from] sled::Error),
 
     /// `open` was pointed at a directory that holds no profile.
-    #[error("no profile found in {}", .0.display())]
+    #[error("no profile found in {} (create one with `sotto init --relay ADDRESS`)", .0.display())]
     NoProfile(PathBuf),
 
     /// The profile is already open (in this or another program).
