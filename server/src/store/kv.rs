@@ -82,6 +82,37 @@ impl<K: Kv> KvStore<K> {
         m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Calls `visit` on every entry with `start <= key < end`, in key order, reading
+    /// [`SCAN_STEP`] entries at a time; `visit` returns `false` to stop early.
+    fn walk(
+        &self,
+        start: Vec<u8>,
+        end: &[u8],
+        mut visit: impl FnMut(Vec<u8>, Vec<u8>) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut from = start;
+        loop {
+            let rows = self.kv.scan(&from, end, SCAN_STEP)?;
+            let Some((last, _)) = rows.last() else { return Ok(()) };
+            from = successor(last);
+            for (k, v) in rows {
+                if !visit(k, v)? {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Every key with `start <= key < end`, as removals for a batch.
+    fn removals(&self, start: Vec<u8>, end: &[u8]) -> Result<Vec<BatchOp>, StoreError> {
+        let mut batch = Vec::new();
+        self.walk(start, end, |k, _| {
+            batch.push((k, None));
+            Ok(true)
+        })?;
+        Ok(batch)
+    }
+
     fn get_mailbox(&self, recv_id: &RecvId) -> Result<Option<Mailbox>, StoreError> {
         self.kv.get(&key(T_MAILBOX, &recv_id.0))?.map(|v| decode_mailbox(&v)).transpose()
     }
@@ -114,15 +145,8 @@ impl<K: Kv> KvStore<K> {
 
     /// Deletes a mailbox's record, send id and queue. Caller holds the mailbox's lock.
     fn remove_mailbox_locked(&self, recv_id: &RecvId, mb: &Mailbox) -> Result<(), StoreError> {
-        let mut batch = Vec::new();
         let (start, end) = queue_range(recv_id);
-        let mut from = start;
-        loop {
-            let rows = self.kv.scan(&from, &end, SCAN_STEP)?;
-            let Some((last, _)) = rows.last() else { break };
-            from = successor(last);
-            batch.extend(rows.into_iter().map(|(k, _)| (k, None)));
-        }
+        let mut batch = self.removals(start, &end)?;
         batch.push((key(T_SEND, &mb.send_id.0), None));
         batch.push((key(T_MAILBOX, &recv_id.0), None));
         self.kv.apply(batch)
@@ -154,16 +178,13 @@ impl<K: Kv> KvStore<K> {
 
     fn sweep_now(&self, today: u32) -> Result<SweepCounts, StoreError> {
         let mut counts = SweepCounts::default();
-        let mut from = vec![T_MAILBOX];
-        let end = vec![T_MAILBOX + 1];
-        loop {
-            let rows = self.kv.scan(&from, &end, SCAN_STEP)?;
-            let Some((last, _)) = rows.last() else { break };
-            from = successor(last);
-            for (k, _) in rows {
-                let recv_id = RecvId(id_from(&k[1..])?);
-                self.sweep_mailbox(&recv_id, today, &mut counts)?;
-            }
+        let mut mailboxes = Vec::new();
+        self.walk(vec![T_MAILBOX], &[T_MAILBOX + 1], |k, _| {
+            mailboxes.push(RecvId(id_from(&k[1..])?));
+            Ok(true)
+        })?;
+        for recv_id in mailboxes {
+            self.sweep_mailbox(&recv_id, today, &mut counts)?;
         }
         self.sweep_blobs(today, &mut counts)?;
         Ok(counts)
@@ -181,19 +202,14 @@ impl<K: Kv> KvStore<K> {
         // fixed time), so the walk stops at the first one still live.
         let (start, end) = queue_range(recv_id);
         let mut batch = Vec::new();
-        let mut from = start;
-        'walk: loop {
-            let rows = self.kv.scan(&from, &end, SCAN_STEP)?;
-            let Some((last, _)) = rows.last() else { break };
-            from = successor(last);
-            for (k, v) in rows {
-                let day = u32::from_be_bytes(v.get(..4).and_then(|b| b.try_into().ok()).ok_or(StoreError::Corrupt)?);
-                if day >= today {
-                    break 'walk;
-                }
-                batch.push((k, None));
+        self.walk(start, &end, |k, v| {
+            let day = u32::from_be_bytes(v.get(..4).and_then(|b| b.try_into().ok()).ok_or(StoreError::Corrupt)?);
+            if day >= today {
+                return Ok(false);
             }
-        }
+            batch.push((k, None));
+            Ok(true)
+        })?;
         if batch.is_empty() {
             return Ok(());
         }
@@ -204,21 +220,17 @@ impl<K: Kv> KvStore<K> {
     }
 
     fn sweep_blobs(&self, today: u32, counts: &mut SweepCounts) -> Result<(), StoreError> {
-        let mut from = vec![T_BLOB];
-        let end = vec![T_BLOB + 1];
-        loop {
-            let rows = self.kv.scan(&from, &end, SCAN_STEP)?;
-            let Some((last, _)) = rows.last() else { break };
-            from = successor(last);
-            for (k, v) in rows {
-                let blob = decode_blob(&v)?;
-                if blob.expires_day >= today {
-                    continue;
-                }
-                let write_id = BlobWriteId(id_from(&k[1..])?);
-                self.remove_blob(&write_id, &blob)?;
-                counts.blobs += 1;
+        let mut expired = Vec::new();
+        self.walk(vec![T_BLOB], &[T_BLOB + 1], |k, v| {
+            let blob = decode_blob(&v)?;
+            if blob.expires_day < today {
+                expired.push((BlobWriteId(id_from(&k[1..])?), blob));
             }
+            Ok(true)
+        })?;
+        for (write_id, blob) in expired {
+            self.remove_blob(&write_id, &blob)?;
+            counts.blobs += 1;
         }
         Ok(())
     }
@@ -226,16 +238,7 @@ impl<K: Kv> KvStore<K> {
     fn remove_blob(&self, write_id: &BlobWriteId, blob: &BlobRecord) -> Result<(), StoreError> {
         let _g = self.lock(&write_id.0);
         let _t = self.blob_total.lock().unwrap_or_else(|p| p.into_inner());
-        let mut batch = Vec::new();
-        let start = chunk_key(write_id, 0);
-        let end = chunk_key(write_id, u64::MAX);
-        let mut from = start;
-        loop {
-            let rows = self.kv.scan(&from, &end, SCAN_STEP)?;
-            let Some((last, _)) = rows.last() else { break };
-            from = successor(last);
-            batch.extend(rows.into_iter().map(|(k, _)| (k, None)));
-        }
+        let mut batch = self.removals(chunk_key(write_id, 0), &chunk_key(write_id, u64::MAX))?;
         let total = self.blob_total_now()?.saturating_sub(blob.size);
         batch.push((K_BLOB_TOTAL.to_vec(), Some(total.to_be_bytes().to_vec())));
         batch.push((key(T_READ, &blob.read_id.0), None));
@@ -502,22 +505,23 @@ fn encode_mailbox(mb: &Mailbox) -> Vec<u8> {
 }
 
 fn decode_mailbox(v: &[u8]) -> Result<Mailbox, StoreError> {
-    if v.len() != MAILBOX_RECORD_LEN {
-        return Err(StoreError::Corrupt);
-    }
-    let arr = |r: std::ops::Range<usize>| v.get(r).ok_or(StoreError::Corrupt);
-    let sender_key = match v[56] {
+    let mut f = Fields::exactly(v, MAILBOX_RECORD_LEN)?;
+    let send_id = SendId(f.array()?);
+    let owner_key = PublicKey(f.array()?);
+    let [has_sender] = f.array()?;
+    let sender = PublicKey(f.array()?);
+    let sender_key = match has_sender {
         0 => None,
-        1 => Some(PublicKey(arr(57..89)?.try_into().map_err(|_| StoreError::Corrupt)?)),
+        1 => Some(sender),
         _ => return Err(StoreError::Corrupt),
     };
     Ok(Mailbox {
-        send_id: SendId(arr(0..24)?.try_into().map_err(|_| StoreError::Corrupt)?),
-        owner_key: PublicKey(arr(24..56)?.try_into().map_err(|_| StoreError::Corrupt)?),
+        send_id,
+        owner_key,
         sender_key,
-        expires_day: u32::from_be_bytes(arr(89..93)?.try_into().map_err(|_| StoreError::Corrupt)?),
-        next_seq: u64::from_be_bytes(arr(93..101)?.try_into().map_err(|_| StoreError::Corrupt)?),
-        queued: u32::from_be_bytes(arr(101..105)?.try_into().map_err(|_| StoreError::Corrupt)?),
+        expires_day: u32::from_be_bytes(f.array()?),
+        next_seq: u64::from_be_bytes(f.array()?),
+        queued: u32::from_be_bytes(f.array()?),
     })
 }
 
@@ -531,14 +535,29 @@ fn encode_blob(b: &BlobRecord) -> Vec<u8> {
 }
 
 fn decode_blob(v: &[u8]) -> Result<BlobRecord, StoreError> {
-    if v.len() != BLOB_RECORD_LEN {
-        return Err(StoreError::Corrupt);
-    }
-    let c = |r: std::ops::Range<usize>| v.get(r).ok_or(StoreError::Corrupt);
+    let mut f = Fields::exactly(v, BLOB_RECORD_LEN)?;
     Ok(BlobRecord {
-        read_id: BlobReadId(c(0..24)?.try_into().map_err(|_| StoreError::Corrupt)?),
-        size: u64::from_be_bytes(c(24..32)?.try_into().map_err(|_| StoreError::Corrupt)?),
-        received: u64::from_be_bytes(c(32..40)?.try_into().map_err(|_| StoreError::Corrupt)?),
-        expires_day: u32::from_be_bytes(c(40..44)?.try_into().map_err(|_| StoreError::Corrupt)?),
+        read_id: BlobReadId(f.array()?),
+        size: u64::from_be_bytes(f.array()?),
+        received: u64::from_be_bytes(f.array()?),
+        expires_day: u32::from_be_bytes(f.array()?),
     })
+}
+
+/// Reads a fixed-layout record field by field; a record of the wrong length is corrupt.
+struct Fields<'a>(&'a [u8]);
+
+impl<'a> Fields<'a> {
+    fn exactly(v: &'a [u8], len: usize) -> Result<Self, StoreError> {
+        if v.len() != len {
+            return Err(StoreError::Corrupt);
+        }
+        Ok(Self(v))
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], StoreError> {
+        let (head, rest) = self.0.split_at_checked(N).ok_or(StoreError::Corrupt)?;
+        self.0 = rest;
+        head.try_into().map_err(|_| StoreError::Corrupt)
+    }
 }
