@@ -181,10 +181,8 @@ async fn a_wrong_pin_is_refused() {
 #[tokio::test]
 async fn an_unreachable_relay_queues_the_message_and_a_later_command_delivers_it() {
     local(async {
-        let identity_dir = tempfile::tempdir().unwrap();
-        let id = || sotto_server::tls::Identity::load_or_create(identity_dir.path(), "localhost").unwrap();
-        let store = std::sync::Arc::new(sotto_server::store::MemoryStore::new(sotto_server::store::MemoryKv::new()));
-        let relay = TestRelay::start_on("127.0.0.1:0", id(), store.clone()).await;
+        let relays = Restartable::new();
+        let relay = relays.start(0).await;
         let port = relay.address.port;
         let tmp = tempfile::tempdir().unwrap();
         let Pair { mut alice, mut bob, .. } = pair(&relay.address, tmp.path()).await;
@@ -195,7 +193,7 @@ async fn an_unreachable_relay_queues_the_message_and_a_later_command_delivers_it
         let h = alice.history("Bob").unwrap();
         assert_eq!(h.last().map(|m| m.delivery), Some(sotto_client::app::records::Delivery::Queued));
 
-        let relay = TestRelay::start_on(&format!("127.0.0.1:{port}"), id(), store).await;
+        let relay = relays.start(port).await;
         let report = alice.flush_outbox().await.unwrap();
         assert_eq!((report.sent, report.waiting), (1, 0));
         bob.subscribe_all().await.unwrap();
@@ -302,17 +300,15 @@ async fn profile_files_hold_no_text_name_or_key_in_clear() {
 #[tokio::test]
 async fn a_listening_client_reconnects_after_the_relay_restarts() {
     local(async {
-        let identity_dir = tempfile::tempdir().unwrap();
-        let id = || sotto_server::tls::Identity::load_or_create(identity_dir.path(), "localhost").unwrap();
-        let store = std::sync::Arc::new(sotto_server::store::MemoryStore::new(sotto_server::store::MemoryKv::new()));
-        let relay = TestRelay::start_on("127.0.0.1:0", id(), store.clone()).await;
+        let relays = Restartable::new();
+        let relay = relays.start(0).await;
         let port = relay.address.port;
         let tmp = tempfile::tempdir().unwrap();
         let Pair { mut alice, mut bob, .. } = pair(&relay.address, tmp.path()).await;
         relay.stop().await;
         // Bob notices the drop while polling, and keeps polling.
         let _ = drain(&mut bob, Duration::from_millis(300)).await;
-        let relay = TestRelay::start_on(&format!("127.0.0.1:{port}"), id(), store).await;
+        let relay = relays.start(port).await;
         alice.send_text("Bob", "after the restart").await.unwrap();
         let (n, _) = until(&mut bob, |n| matches!(n, Notice::Message { .. })).await;
         assert_eq!(texts(&[n]), ["after the restart"]);

@@ -60,6 +60,28 @@ impl TestRelay {
     }
 }
 
+/// A relay that can be stopped and started again with the same key and the same store,
+/// as after a crash or an upgrade.
+pub struct Restartable {
+    identity_dir: tempfile::TempDir,
+    store: Arc<MemoryStore>,
+}
+
+impl Restartable {
+    pub fn new() -> Self {
+        Self {
+            identity_dir: tempfile::tempdir().unwrap(),
+            store: Arc::new(MemoryStore::new(sotto_server::store::MemoryKv::new())),
+        }
+    }
+
+    /// Starts the relay on `port` (0: any free port).
+    pub async fn start(&self, port: u16) -> TestRelay {
+        let identity = Identity::load_or_create(self.identity_dir.path(), "localhost").unwrap();
+        TestRelay::start_on(&format!("127.0.0.1:{port}"), identity, self.store.clone()).await
+    }
+}
+
 pub fn new_client(dir: &Path, relay: &RelayAddress, name: &str) -> Client {
     let mut c = Client::init(dir, PASS, relay, KdfParams::insecure_for_tests(), ConnectOptions::default()).unwrap();
     c.set_my_name(name).unwrap();
