@@ -1,5 +1,8 @@
-//! TLS 1.3, then the HTTP upgrade to WebSocket on [`WS_PATH`]. Any other path gets an
-//! ordinary 404, so a prober sees a web server and not what runs behind it.
+//! TLS 1.3, then the HTTP upgrade to WebSocket on [`WS_PATH`]. A WebSocket upgrade to
+//! any other path gets a 404. A request that is not a WebSocket upgrade at all (what a
+//! prober's plain `GET /` is) is refused by the WebSocket library, which closes the
+//! connection without an HTTP answer: answering it like an ordinary web server would is
+//! a follow-up (see the closing notes).
 
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
