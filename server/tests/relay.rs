@@ -406,3 +406,34 @@ async fn unfinished_handshakes_and_idle_connections_time_out() {
     assert_eq!(tokio::time::timeout(std::time::Duration::from_secs(3), link.next_event()).await.unwrap(), None);
     relay.stop().await;
 }
+
+/// Sends `request` over TLS to the relay and returns everything it answers.
+async fn http_exchange(relay: &TestRelay<sotto_server::store::MemoryStore>, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let config = sotto_client::relay::tls::client_config(relay.address.pin).unwrap();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", relay.address.port)).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.unwrap();
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), tls.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn a_prober_sees_an_ordinary_404() {
+    let relay = TestRelay::start(memory_store(), identity(), Limits::default()).await;
+    for request in [
+        "GET / HTTP/1.1\r\nHost: example.org\r\n\r\n",
+        "GET /v1 HTTP/1.1\r\nHost: example.org\r\n\r\n",
+        "GET /other HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        "POST /v1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+    ] {
+        let answer = http_exchange(&relay, request).await;
+        assert!(answer.starts_with("HTTP/1.1 404 Not Found\r\n"), "{request:?} got {answer:?}");
+        assert!(answer.contains("Content-Length: 22\r\n") && answer.ends_with("<h1>404 Not Found</h1>"), "{answer:?}");
+    }
+    // The real endpoint still works.
+    assert_eq!(relay.link().await.request(Request::Ping).await.unwrap(), Response::Pong);
+    relay.stop().await;
+}

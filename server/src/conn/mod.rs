@@ -42,7 +42,7 @@ use crate::store::{Quotas, Store};
 
 pub use handshake::WS_PATH;
 
-type Ws = WebSocketStream<tokio_rustls::server::TlsStream<TcpStream>>;
+type Ws = WebSocketStream<handshake::Stream>;
 type SendFuture = Pin<Box<dyn Future<Output = (u32, Response)> + Send>>;
 
 /// Malformed frames in a row after which the connection is closed: a peer that sends
