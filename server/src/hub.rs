@@ -53,6 +53,9 @@ struct Subscriber {
     inbox: Arc<Inbox>,
 }
 
+/// A connection id no connection has: `end(.., NOBODY)` tells every subscriber.
+pub(crate) const NOBODY: u64 = u64::MAX;
+
 /// The subscription table.
 #[derive(Default)]
 pub(crate) struct Hub {

@@ -115,6 +115,10 @@ async fn sweeper<S: Store>(shared: Arc<Shared<S>>, mut stop: watch::Receiver<boo
         }
         match shared.store.sweep(shared.clock.today()).await {
             Ok(c) => {
+                // A subscriber of a mailbox that expired learns it, as after a delete.
+                for recv_id in &c.deleted {
+                    shared.hub.end(recv_id, crate::hub::NOBODY);
+                }
                 tracing::info!(envelopes = c.envelopes, mailboxes = c.mailboxes, blobs = c.blobs, "swept expired data")
             }
             Err(e) => tracing::error!(error = %e, "sweep failed"),

@@ -437,3 +437,16 @@ async fn a_prober_sees_an_ordinary_404() {
     assert_eq!(relay.link().await.request(Request::Ping).await.unwrap(), Response::Pong);
     relay.stop().await;
 }
+
+#[tokio::test]
+async fn a_subscriber_is_told_when_its_mailbox_expires() {
+    let limits = Limits { sweep_interval: std::time::Duration::from_millis(200), ..Limits::default() };
+    let relay = TestRelay::start(memory_store(), identity(), limits).await;
+    let mut owner = relay.link().await;
+    let mb = create_mailbox(&owner).await;
+    assert_eq!(subscribe(&owner, &mb).await, Response::Ok);
+    relay.clock.advance(sotto_server::config::DEFAULT_MAILBOX_TTL_DAYS + 1);
+    let event = tokio::time::timeout(std::time::Duration::from_secs(5), owner.next_event()).await.unwrap();
+    assert_eq!(event, Some(Event::Push(Push::Unsubscribed { recv_id: mb.recv_id })));
+    relay.stop().await;
+}

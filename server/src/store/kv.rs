@@ -196,6 +196,7 @@ impl<K: Kv> KvStore<K> {
         if mb.expires_day < today {
             counts.envelopes += u64::from(mb.queued);
             counts.mailboxes += 1;
+            counts.deleted.push(*recv_id);
             return self.remove_mailbox_locked(recv_id, &mb);
         }
         // Envelopes expire in the order they arrived (their expiry is arrival day plus a

@@ -112,11 +112,13 @@ pub struct BlobProgress {
 }
 
 /// What one sweep deleted.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SweepCounts {
     pub envelopes: u64,
     pub mailboxes: u64,
     pub blobs: u64,
+    /// The mailboxes deleted, so a connection still subscribed to one can be told.
+    pub deleted: Vec<RecvId>,
 }
 
 /// Quotas a store enforces on writes.
