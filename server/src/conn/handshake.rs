@@ -21,6 +21,14 @@ pub const WS_PATH: &str = "/v1";
 /// gets a typed error; anything larger closes the connection before it is buffered.
 pub const MAX_WS_MESSAGE: usize = 2 * sotto_proto::limits::CELL_SIZE;
 
+/// Bytes read from the TLS stream at a time. tungstenite's default (128 KiB per
+/// connection) would dominate an idle connection's memory; a cell arrives in two reads.
+pub const WS_READ_CHUNK: usize = 8 * 1024;
+
+/// Bytes of cells waiting to be written before writes push back. Every cell is flushed as
+/// it is sent, so this only fills while the peer is slow to read.
+pub const WS_MAX_WRITE_BUFFER: usize = 4 * sotto_proto::limits::CELL_SIZE;
+
 /// The longest HTTP request head accepted (request line and headers).
 pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
 
@@ -48,7 +56,12 @@ pub(crate) async fn accept(tcp: TcpStream, tls: TlsAcceptor) -> Result<super::Ws
         let _ = stream.shutdown().await;
         return Err(());
     }
-    let config = WebSocketConfig::default().max_message_size(Some(MAX_WS_MESSAGE)).max_frame_size(Some(MAX_WS_MESSAGE));
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_WS_MESSAGE))
+        .max_frame_size(Some(MAX_WS_MESSAGE))
+        .read_buffer_size(WS_READ_CHUNK)
+        .write_buffer_size(0)
+        .max_write_buffer_size(WS_MAX_WRITE_BUFFER);
     let replay = Replay { head, read: 0, inner: stream };
     tokio_tungstenite::accept_async_with_config(replay, Some(config)).await.map_err(drop)
 }
