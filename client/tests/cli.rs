@@ -4,47 +4,11 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use common::binary::*;
 use common::*;
-
-const PASSPHRASE: &str = "a long passphrase for tests";
-
-fn sotto(profile: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sotto"));
-    c.arg("--profile").arg(profile).args(args).env("SOTTO_PASSPHRASE", PASSPHRASE).stdin(Stdio::null());
-    c
-}
-
-fn run(profile: &Path, args: &[&str]) -> Output {
-    sotto(profile, args).output().unwrap()
-}
-
-fn ok(profile: &Path, args: &[&str]) -> String {
-    let o = run(profile, args);
-    assert!(
-        o.status.success(),
-        "sotto {args:?} failed: {}\n{}",
-        String::from_utf8_lossy(&o.stderr),
-        String::from_utf8_lossy(&o.stdout)
-    );
-    String::from_utf8(o.stdout).unwrap()
-}
-
-/// Sets up Alice and Bob through the binary: init, invite, accept, and both sides' first
-/// listen so the session is complete.
-fn introduce(relay: &str, a: &Path, b: &Path) {
-    ok(a, &["init", "--relay", relay, "--name", "Alice"]);
-    ok(b, &["init", "--relay", relay, "--name", "Bob"]);
-    let link = ok(a, &["invite", "--name", "Bob", "--no-qr"]);
-    let link = link.lines().find(|l| l.starts_with("sotto:")).unwrap().to_string();
-    ok(b, &["accept", &link, "--name", "Alice"]);
-    // Alice picks up Bob's greeting, Bob picks up Alice's answer.
-    ok(a, &["listen", "--timeout", "2"]);
-    ok(b, &["listen", "--timeout", "2"]);
-}
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()

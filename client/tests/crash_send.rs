@@ -6,13 +6,12 @@
 mod common;
 
 use std::collections::HashSet;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::binary::*;
 use common::*;
 
-const PASSPHRASE: &str = "a long passphrase for tests";
 /// Sends attempted.
 const N: usize = 200;
 /// Sends run to the end first, to learn how long one takes.
@@ -20,34 +19,6 @@ const CALIBRATION: usize = 5;
 /// Exit code of a send that was committed but could not reach the relay (queued).
 const EXIT_QUEUED: i32 = 75;
 const SEED: u64 = 0x0dd5_eed5_2024_0003;
-
-fn sotto(profile: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sotto"));
-    c.arg("--profile").arg(profile).args(args).env("SOTTO_PASSPHRASE", PASSPHRASE).stdin(Stdio::null());
-    c
-}
-
-fn ok(profile: &Path, args: &[&str]) -> String {
-    let o: Output = sotto(profile, args).output().unwrap();
-    assert!(
-        o.status.success(),
-        "sotto {args:?} failed: {}\n{}",
-        String::from_utf8_lossy(&o.stderr),
-        String::from_utf8_lossy(&o.stdout)
-    );
-    String::from_utf8(o.stdout).unwrap()
-}
-
-/// Alice and Bob set up through the binary, as in cli.rs.
-fn introduce(relay: &str, a: &Path, b: &Path) {
-    ok(a, &["init", "--relay", relay, "--name", "Alice"]);
-    ok(b, &["init", "--relay", relay, "--name", "Bob"]);
-    let link = ok(a, &["invite", "--name", "Bob", "--no-qr"]);
-    let link = link.lines().find(|l| l.starts_with("sotto:")).unwrap().to_string();
-    ok(b, &["accept", &link, "--name", "Alice"]);
-    ok(a, &["listen", "--timeout", "2"]);
-    ok(b, &["listen", "--timeout", "2"]);
-}
 
 fn next(seed: &mut u64) -> u64 {
     *seed ^= *seed << 13;

@@ -1,6 +1,8 @@
 //! A real relay on loopback and real profiles in temp dirs.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod binary;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
