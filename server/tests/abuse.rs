@@ -195,9 +195,6 @@ async fn time_to_close<S: tokio::io::AsyncRead + Unpin>(
 
 /// The first bytes of a TLS ClientHello: a record header announcing 512 bytes, the
 /// handshake header, the version and part of the random. The rest never comes.
-const PARTIAL_CLIENT_HELLO: &[u8] =
-    &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7];
-
 async fn tls_to(address: &RelayAddress) -> tokio_rustls::client::TlsStream<TcpStream> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let tcp = TcpStream::connect(("127.0.0.1", address.port)).await.unwrap();
@@ -228,7 +225,7 @@ async fn handshakes_never_finished_are_closed_after_the_handshake_timeout() {
         stalls.push(tokio::spawn(async move {
             let t = Instant::now();
             let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-            tcp.write_all(PARTIAL_CLIENT_HELLO).await.unwrap();
+            tcp.write_all(support::PARTIAL_CLIENT_HELLO).await.unwrap();
             ("partial client hello", time_to_close(&mut tcp, t, limit).await)
         }));
     }

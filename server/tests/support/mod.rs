@@ -111,3 +111,8 @@ pub fn open_files_limit() -> u64 {
     let soft = line.split_whitespace().nth(3).unwrap();
     soft.parse().unwrap_or(u64::MAX)
 }
+
+/// The first 27 bytes of a TLS ClientHello that announces 512 bytes: a handshake that
+/// never finishes.
+pub const PARTIAL_CLIENT_HELLO: &[u8] =
+    &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7];
