@@ -6,9 +6,10 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use sotto_client::app::{AppError, Notice};
+use sotto_client::app::{AppError, InviteForm, Notice};
 use sotto_client::relay::LinkError;
-use sotto_proto::{Envelope, RecvId};
+use sotto_client::wire::ShortInvite;
+use sotto_proto::{BlobReadId, Envelope, RecvId};
 use sotto_server::store::{Quotas, Store};
 
 const QUIET: Duration = Duration::from_millis(400);
@@ -230,6 +231,48 @@ async fn an_invite_works_once() {
         let garbled = format!("{}xx", &link[..link.len() / 2]);
         assert!(matches!(carol.accept_invite(&garbled, "A").await, Err(AppError::Invite(_))));
         assert!(matches!(carol.accept_invite("https://example.org/invite", "A").await, Err(AppError::Invite(_))));
+        relay.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn short_links_fit_a_terminal_and_full_links_still_work() {
+    local(async {
+        let relay = TestRelay::start().await;
+        let tmp = tempfile::tempdir().unwrap();
+        let mut alice = new_client(&tmp.path().join("a"), &relay.address, "Alice");
+        let mut bob = new_client(&tmp.path().join("b"), &relay.address, "Bob");
+        let mut carol = new_client(&tmp.path().join("c"), &relay.address, "Carol");
+        // The default link is short: its QR code fits an 80-column terminal.
+        let short = alice.create_invite(Some("Bob"), None).await.unwrap();
+        let qr = sotto_client::wire::qr_text(&short).unwrap();
+        let width = qr.lines().map(|l| l.chars().count()).max().unwrap();
+        assert!(short.len() < 200 && width <= 61, "{} characters, QR {width} columns", short.len());
+        bob.accept_invite(&short, "Alice").await.unwrap();
+        // A full link is self-contained and works too.
+        let full = alice.create_invite_as(Some("Carol"), None, InviteForm::Full).await.unwrap();
+        assert!(full.len() > 2_000);
+        carol.accept_invite(&full, "Alice").await.unwrap();
+        alice.subscribe_all().await.unwrap();
+        let mut joined = std::collections::BTreeSet::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while joined.len() < 2 && tokio::time::Instant::now() < deadline {
+            joined.extend(alice.poll(Duration::from_millis(100)).await.unwrap().into_iter().filter_map(|n| match n {
+                Notice::Joined { name } => Some(name),
+                _ => None,
+            }));
+        }
+        assert_eq!(joined.into_iter().collect::<Vec<_>>(), ["Bob", "Carol"]);
+        // A short link whose sealed invite the relay does not have (expired, or a link
+        // damaged where it names the blob) says so.
+        let invite = sotto_client::wire::Invite::parse(&full).unwrap();
+        let (_, key) = ShortInvite::seal(&invite, &mut rand::rng()).unwrap();
+        let gone = ShortInvite::new(relay.address.clone(), BlobReadId([7; 24]), key).to_link();
+        let mut dave = new_client(&tmp.path().join("d"), &relay.address, "Dave");
+        let err = dave.accept_invite(&gone, "Alice").await.err();
+        assert!(matches!(err, Some(AppError::InviteGone)), "{err:?}");
+        assert!(dave.contact_names().unwrap().is_empty());
         relay.stop().await;
     })
     .await;

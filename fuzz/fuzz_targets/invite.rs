@@ -19,6 +19,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use sotto_client::wire::content::INVITE_ID_LEN;
 use sotto_client::wire::envelope::EnvelopeKey;
+use sotto_client::wire::InviteLink;
 use sotto_client::wire::invite::{INVITE_PREFIX, Invite, PreKeyBundleWire};
 use sotto_proto::SendId;
 
@@ -32,6 +33,12 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn check(text: &str) {
+    // Either form of link: a short one re-links to itself.
+    if let Ok(InviteLink::Short(short)) = InviteLink::parse(text) {
+        let link = short.to_link();
+        let Ok(InviteLink::Short(again)) = InviteLink::parse(&link) else { panic!("short link did not re-parse") };
+        assert_eq!(again.to_link(), link);
+    }
     let Ok(invite) = Invite::parse(text) else { return };
     // `parse` checked everything `to_link` refuses, so a parsed invite always re-links.
     let link = invite.to_link().unwrap();

@@ -47,6 +47,11 @@ pub enum AppError {
     /// The invite was already accepted by someone (its mailbox is locked) or has expired.
     #[error("this invite was already used or has expired; ask for a new one")]
     InviteUsed,
+    /// A short invite link whose sealed invite the relay no longer has: it expired (short
+    /// links last as long as the relay keeps blobs, 48 hours by default), or the link was
+    /// damaged in a way that still parses.
+    #[error("this invite link has expired or is damaged; ask for a new one")]
+    InviteGone,
     /// A message longer than one envelope can carry.
     #[error("the message is too long ({0} bytes; at most {1})")]
     TooLong(usize, usize),

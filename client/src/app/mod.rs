@@ -3,6 +3,7 @@
 //! - [`profile`]: the profile and typed access to its records ([`records`]).
 //! - [`pool`]: links to every relay in use, with backoff and jitter.
 //! - `outgoing`: invites, accepting them, sending, and the outbox.
+//! - `invite_blob`: short invite links, whose invite waits sealed in a blob on the relay.
 //! - `incoming`: deliveries: open, decrypt, commit with the ratchet, then acknowledge.
 //! - `safety`: safety numbers and accepting a changed identity key.
 //! - [`error`]: the application error type, [`AppError`].
@@ -12,6 +13,7 @@
 
 pub mod error;
 mod incoming;
+mod invite_blob;
 mod outgoing;
 pub mod pool;
 pub mod profile;
@@ -29,6 +31,7 @@ use tokio::time::Instant;
 
 pub use self::error::AppError;
 pub use self::incoming::Notice;
+pub use self::outgoing::InviteForm;
 use self::pool::{PoolEvent, RelayPool};
 use self::profile::Profile;
 use self::records::ContactId;

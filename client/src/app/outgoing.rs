@@ -34,14 +34,36 @@ pub struct FlushReport {
     pub last_error: Option<LinkError>,
 }
 
+/// Which link [`Client::create_invite_as`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InviteForm {
+    /// ~175 characters (a QR code of ~57 columns); the invite waits sealed in a blob on the
+    /// relay and the link stops working when the relay expires it (48 hours by default).
+    Short,
+    /// ~2.7 KB, self-contained (a QR code of 177 columns); works as long as the invite's
+    /// mailbox does.
+    Full,
+}
+
 impl Client {
     /// Creates a one-time invite: a fresh mailbox on `relay` (or the profile's relay)
-    /// and a prekey bundle. Returns the link. `name` is what this profile will call
-    /// whoever accepts; without it, the name they suggest.
+    /// and a prekey bundle. Returns a short link (the invite itself waits, sealed, in a
+    /// blob on the relay for as long as the relay keeps blobs). `name` is what this profile
+    /// will call whoever accepts; without it, the name they suggest.
     pub async fn create_invite(
         &mut self,
         name: Option<&str>,
         relay: Option<&RelayAddress>,
+    ) -> Result<String, AppError> {
+        self.create_invite_as(name, relay, InviteForm::Short).await
+    }
+
+    /// Like [`Client::create_invite`], with the form of link to return.
+    pub async fn create_invite_as(
+        &mut self,
+        name: Option<&str>,
+        relay: Option<&RelayAddress>,
+        form: InviteForm,
     ) -> Result<String, AppError> {
         if let Some(n) = name {
             check_name(n)?;
@@ -68,7 +90,10 @@ impl Client {
             suggested_name: my_name,
             bundle: PreKeyBundleWire::from_bundle(&bundle)?,
         };
-        Ok(invite.to_link()?)
+        match form {
+            InviteForm::Full => Ok(invite.to_link()?),
+            InviteForm::Short => self.upload_invite(&invite).await,
+        }
     }
 
     /// Accepts an invite link: starts a post-quantum session from its bundle, makes a
@@ -76,7 +101,7 @@ impl Client {
     /// is saved as `name`.
     pub async fn accept_invite(&mut self, link: &str, name: &str) -> Result<(), AppError> {
         check_name(name)?;
-        let invite = Invite::parse(link)?;
+        let invite = self.resolve_invite(link).await?;
         let (relay, my_name) = {
             let txn = self.profile.store.txn();
             if profile::contact_by_name(&txn, name).is_ok() {

@@ -43,6 +43,11 @@ pub enum Command {
         /// Print only the link, no QR code.
         #[arg(long)]
         no_qr: bool,
+        /// A long, self-contained link instead of a short one. A short link works for as
+        /// long as the relay keeps files (48 hours by default); a full one for as long as
+        /// the invite's mailbox (90 days), but its QR code is 177 columns wide.
+        #[arg(long)]
+        full: bool,
     },
     /// Accept an invite link and save its sender as NAME.
     Accept {

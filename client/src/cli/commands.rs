@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use sotto_client::app::{AppError, Client, Notice};
+use sotto_client::app::{AppError, Client, InviteForm, Notice};
 use sotto_client::relay::ConnectOptions;
 use sotto_client::store::KdfParams;
 use sotto_proto::RelayAddress;
@@ -47,9 +47,10 @@ pub async fn init(dir: &Path, relay: &RelayAddress, name: Option<&str>, options:
 pub async fn execute(h: &std::rc::Rc<Holder>, command: &super::Command, out: &dyn Out) -> u8 {
     use super::Command as C;
     match command {
-        C::Invite { name, relay, no_qr } => {
+        C::Invite { name, relay, no_qr, full } => {
             let mut c = h.client.lock().await;
-            match c.create_invite(name.as_deref(), relay.as_ref()).await {
+            let form = if *full { InviteForm::Full } else { InviteForm::Short };
+            match c.create_invite_as(name.as_deref(), relay.as_ref(), form).await {
                 Ok(link) => {
                     // This command reached a relay: deliver anything still queued.
                     let _ = c.flush_outbox().await;

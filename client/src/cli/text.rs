@@ -13,7 +13,8 @@ pub fn profile_created(dir: &str) -> String {
 }
 
 pub fn invite_created() -> &'static str {
-    "Give this one-time link to the person you invite, through a channel you trust:"
+    "Give this one-time link to the person you invite, through a channel you trust \
+     (it works for 48 hours; `--full` makes one that lasts longer):"
 }
 
 pub fn accepted(name: &str) -> String {

@@ -241,6 +241,16 @@ impl std::fmt::Debug for Invite {
 impl Invite {
     /// The link `sotto:invite#…`; refused if [`Invite::parse`] would refuse it.
     pub fn to_link(&self) -> Result<String, WireError> {
+        let payload = self.to_payload()?;
+        let mut link = String::from(INVITE_PREFIX);
+        URL_SAFE_NO_PAD.encode_string(&*payload, &mut link);
+        at_most("invite link", link.len(), MAX_LINK_LEN)?;
+        Ok(link)
+    }
+
+    /// What a full link carries after its prefix, decoded: the version byte and the
+    /// `InviteWire`. Refused if [`Invite::from_payload`] would refuse it.
+    pub fn to_payload(&self) -> Result<Zeroizing<Vec<u8>>, WireError> {
         at_most("suggested_name", self.suggested_name.len(), MAX_SUGGESTED_NAME_BYTES)?;
         self.bundle.to_bundle()?;
         let wire = InviteWire {
@@ -254,29 +264,24 @@ impl Invite {
         let mut payload = Zeroizing::new(Vec::with_capacity(1 + wire.encoded_len()));
         payload.push(INVITE_VERSION);
         wire.encode_raw(&mut *payload);
-        let mut link = String::from(INVITE_PREFIX);
-        URL_SAFE_NO_PAD.encode_string(&*payload, &mut link);
-        at_most("invite link", link.len(), MAX_LINK_LEN)?;
-        Ok(link)
+        Ok(payload)
     }
 
-    /// Reads a link as pasted: surrounding spaces and `<…>` are dropped, and so are spaces and
-    /// line breaks inside (chat apps wrap long links).
+    /// Reads a full link as pasted: surrounding spaces and `<…>` are dropped, and so are
+    /// spaces and line breaks inside (chat apps wrap long links). A short link (version 2)
+    /// is [`InviteError::UnsupportedVersion`] here: read links with
+    /// [`super::InviteLink::parse`].
     pub fn parse(link: &str) -> Result<Invite, InviteError> {
-        let mut text = link.trim();
-        if let Some(inner) = text.strip_prefix('<').and_then(|t| t.strip_suffix('>')) {
-            text = inner.trim();
+        let payload = link_payload(link)?;
+        match payload.first() {
+            Some(&INVITE_VERSION) => Invite::from_payload(&payload),
+            Some(&v) => Err(InviteError::UnsupportedVersion(v)),
+            None => Err(WireError::MissingField("version").into()),
         }
-        if text.len() > MAX_LINK_LEN {
-            return Err(InviteError::TooLong(text.len()));
-        }
-        let prefixed = text.get(..INVITE_PREFIX.len()).is_some_and(|p| p.eq_ignore_ascii_case(INVITE_PREFIX));
-        if !prefixed {
-            return Err(InviteError::NotAnInvite(classify(text)));
-        }
-        let encoded: Zeroizing<String> =
-            Zeroizing::new(text[INVITE_PREFIX.len()..].chars().filter(|c| !c.is_whitespace()).collect());
-        let payload = Zeroizing::new(URL_SAFE_NO_PAD.decode(encoded.as_bytes()).map_err(|_| WireError::Base64)?);
+    }
+
+    /// Reads the decoded payload of a full link (version byte included).
+    pub fn from_payload(payload: &[u8]) -> Result<Invite, InviteError> {
         let (&version, body) = payload.split_first().ok_or(WireError::MissingField("version"))?;
         if version != INVITE_VERSION {
             return Err(InviteError::UnsupportedVersion(version));
@@ -294,6 +299,25 @@ impl Invite {
             bundle,
         })
     }
+}
+
+/// The decoded payload of a link of any version, after forgiving what people and chat
+/// apps do to links.
+pub(crate) fn link_payload(link: &str) -> Result<Zeroizing<Vec<u8>>, InviteError> {
+    let mut text = link.trim();
+    if let Some(inner) = text.strip_prefix('<').and_then(|t| t.strip_suffix('>')) {
+        text = inner.trim();
+    }
+    if text.len() > MAX_LINK_LEN {
+        return Err(InviteError::TooLong(text.len()));
+    }
+    let prefixed = text.get(..INVITE_PREFIX.len()).is_some_and(|p| p.eq_ignore_ascii_case(INVITE_PREFIX));
+    if !prefixed {
+        return Err(InviteError::NotAnInvite(classify(text)));
+    }
+    let encoded: Zeroizing<String> =
+        Zeroizing::new(text[INVITE_PREFIX.len()..].chars().filter(|c| !c.is_whitespace()).collect());
+    Ok(Zeroizing::new(URL_SAFE_NO_PAD.decode(encoded.as_bytes()).map_err(|_| WireError::Base64)?))
 }
 
 fn classify(text: &str) -> ForeignLink {
@@ -344,4 +368,4 @@ pub fn qr_text(link: &str) -> Result<String, WireError> {
 
 #[cfg(test)]
 #[path = "invite_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -40,7 +40,7 @@ fn wire_bundle() -> PreKeyBundleWire {
     PreKeyBundleWire::from_bundle(&make_bundle(1, kem::KeyType::MLKEM1024, true)).unwrap()
 }
 
-fn invite() -> Invite {
+pub(crate) fn invite() -> Invite {
     Invite {
         relay: format!("sotto://relay.example.org:443#{PIN}").parse().unwrap(),
         send_id: SendId(std::array::from_fn(|i| 0xA0 + i as u8)),

@@ -5,6 +5,7 @@
 //! - [`content`]: the protobuf `Content` that travels inside the ratchet.
 //! - [`invite`]: one-time invite links (`sotto:invite#…`), the prekey bundle they carry, and
 //!   their QR code for the terminal.
+//! - [`invite_short`]: short links that point to the full invite, sealed in a blob.
 //! - [`error`]: [`WireError`] for code, [`InviteError`] for people.
 //!
 //! Every decoder is total (a value or a typed error, never a panic), rejects trailing or
@@ -15,6 +16,7 @@ pub mod content;
 pub mod envelope;
 pub mod error;
 pub mod invite;
+pub mod invite_short;
 
 #[cfg(test)]
 mod tests;
@@ -23,3 +25,4 @@ pub use content::{Body, Content, MailboxAddress, decode_content, encode_content}
 pub use envelope::{BodyKind, ENVELOPE_KEY_LEN, EnvelopeKey, MAX_BODY_LEN, open, seal};
 pub use error::{ForeignLink, InviteError, WireError};
 pub use invite::{Invite, PreKeyBundleWire, qr_text};
+pub use invite_short::{InviteLink, ShortInvite};
