@@ -3,6 +3,7 @@
 //! Modules:
 //! - [`server`]: [`run`], the accept loop, the sweeper and graceful shutdown.
 //! - `conn`: one connection: handshake, frames, one file per group of commands.
+//! - [`ws`]: WebSocket framing after the upgrade, holding no buffer between messages.
 //! - [`store`]: the [`store::Store`] trait and its sled and in-memory engines.
 //! - `hub`: which connection is subscribed to which mailbox.
 //! - [`tls`]: the relay's key, self-signed certificate and pin.
@@ -24,6 +25,7 @@ mod ratelimit;
 pub mod server;
 pub mod store;
 pub mod tls;
+pub mod ws;
 
 pub use config::Limits;
 pub use error::RelayError;

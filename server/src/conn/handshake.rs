@@ -1,8 +1,8 @@
-//! TLS 1.3, then the HTTP upgrade to WebSocket on [`WS_PATH`].
+//! TLS 1.3, then the HTTP upgrade to WebSocket on [`WS_PATH`] (RFC 6455 §4.2).
 //!
-//! The relay reads the HTTP request head itself before the WebSocket library sees it, so
-//! that anything other than a WebSocket upgrade to [`WS_PATH`] (a prober's `GET /`, a
-//! browser, a scanner) gets the answer of an ordinary web server: a complete `404 Not
+//! The relay reads the HTTP request head itself and answers the upgrade itself, so that
+//! anything other than a well-formed WebSocket upgrade to [`WS_PATH`] (a prober's `GET /`,
+//! a browser, a scanner) gets the answer of an ordinary web server: a complete `404 Not
 //! Found` with the usual headers. Nothing in the answer says what runs behind it.
 
 use std::pin::Pin;
@@ -12,22 +12,12 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+
+use crate::ws::WsConn;
 
 /// The HTTP path of the WebSocket endpoint.
 pub const WS_PATH: &str = "/v1";
-
-/// The largest WebSocket message read: two cells. Anything between one cell and this
-/// gets a typed error; anything larger closes the connection before it is buffered.
-pub const MAX_WS_MESSAGE: usize = 2 * sotto_proto::limits::CELL_SIZE;
-
-/// Bytes read from the TLS stream at a time. tungstenite's default (128 KiB per
-/// connection) would dominate an idle connection's memory; a cell arrives in two reads.
-pub const WS_READ_CHUNK: usize = 8 * 1024;
-
-/// Bytes of cells waiting to be written before writes push back. Every cell is flushed as
-/// it is sent, so this only fills while the peer is slow to read.
-pub const WS_MAX_WRITE_BUFFER: usize = 4 * sotto_proto::limits::CELL_SIZE;
 
 /// The longest HTTP request head accepted (request line and headers).
 pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
@@ -51,19 +41,26 @@ pub(crate) type Stream = Replay<TlsStream<TcpStream>>;
 pub(crate) async fn accept(tcp: TcpStream, tls: TlsAcceptor) -> Result<super::Ws, ()> {
     let mut stream = tls.accept(tcp).await.map_err(drop)?;
     let head = read_head(&mut stream).await?;
-    if !is_upgrade_to_ws_path(&head) {
+    let Some(upgrade) = parse_upgrade(&head) else {
         let _ = stream.write_all(NOT_FOUND).await;
         let _ = stream.shutdown().await;
         return Err(());
-    }
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(MAX_WS_MESSAGE))
-        .max_frame_size(Some(MAX_WS_MESSAGE))
-        .read_buffer_size(WS_READ_CHUNK)
-        .write_buffer_size(0)
-        .max_write_buffer_size(WS_MAX_WRITE_BUFFER);
-    let replay = Replay { head, read: 0, inner: stream };
-    tokio_tungstenite::accept_async_with_config(replay, Some(config)).await.map_err(drop)
+    };
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+        upgrade.accept
+    );
+    stream.write_all(response.as_bytes()).await.map_err(drop)?;
+    stream.flush().await.map_err(drop)?;
+    // A client may send its first frames right behind the request head.
+    let early = head.get(upgrade.head_len..).map(<[u8]>::to_vec).unwrap_or_default();
+    Ok(WsConn::new(Replay { head: early, read: 0, inner: stream }))
+}
+
+/// A valid upgrade request: where its head ends, and the `Sec-WebSocket-Accept` answer.
+struct Upgrade {
+    head_len: usize,
+    accept: String,
 }
 
 /// Reads up to the end of the request head (`\r\n\r\n`), at most [`MAX_REQUEST_HEAD`]
@@ -86,19 +83,25 @@ async fn read_head(stream: &mut TlsStream<TcpStream>) -> Result<Vec<u8>, ()> {
     }
 }
 
-/// Whether the head is `GET /v1` asking to upgrade to WebSocket. The WebSocket library
-/// checks the rest of the handshake (version, key) afterwards.
-fn is_upgrade_to_ws_path(head: &[u8]) -> bool {
+/// The upgrade `head` asks for, if it is `GET /v1` with everything RFC 6455 §4.2.1
+/// requires: `Upgrade: websocket`, a `Connection` header with the `upgrade` token,
+/// `Sec-WebSocket-Version: 13` and a `Sec-WebSocket-Key` of 16 bytes in base64.
+fn parse_upgrade(head: &[u8]) -> Option<Upgrade> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
-    if !matches!(req.parse(head), Ok(httparse::Status::Complete(_))) {
-        return false;
+    let Ok(httparse::Status::Complete(head_len)) = req.parse(head) else { return None };
+    if req.method != Some("GET") || req.path != Some(WS_PATH) {
+        return None;
     }
-    let upgrade = req
-        .headers
-        .iter()
-        .any(|h| h.name.eq_ignore_ascii_case("upgrade") && h.value.eq_ignore_ascii_case(b"websocket"));
-    req.method == Some("GET") && req.path == Some(WS_PATH) && upgrade
+    let header = |name: &str| req.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value);
+    let upgrade = header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case(b"websocket"));
+    let connection = header("connection")
+        .is_some_and(|v| v.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade")));
+    let version = header("sec-websocket-version").is_some_and(|v| v.trim_ascii() == b"13");
+    let key = header("sec-websocket-key").map(<[u8]>::trim_ascii)?;
+    // 16 bytes in base64 are 24 characters ending in "==".
+    let key_ok = key.len() == 24 && key.ends_with(b"==");
+    (upgrade && connection && version && key_ok).then(|| Upgrade { head_len, accept: derive_accept_key(key) })
 }
 
 /// A stream that first yields bytes already read from it.

@@ -21,8 +21,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use futures_util::{SinkExt, StreamExt};
 use rand::RngCore;
 use sotto_proto::limits::CELL_SIZE;
 use sotto_proto::{ClientFrame, ErrorCode, Nonce, PublicKey, Push, RecvId, Request, Response, ServerFrame};
@@ -30,8 +30,6 @@ use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, watch};
 use tokio::time::{sleep_until, timeout};
 use tokio_rustls::TlsAcceptor;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::clock::Clock;
 use crate::config::Limits;
@@ -39,10 +37,11 @@ use crate::hub::{Hub, Inbox};
 use crate::metrics::Metrics;
 use crate::ratelimit::TokenBucket;
 use crate::store::{Quotas, Store};
+use crate::ws::Incoming;
 
 pub use handshake::WS_PATH;
 
-type Ws = WebSocketStream<handshake::Stream>;
+type Ws = crate::ws::WsConn<handshake::Stream>;
 type SendFuture = Pin<Box<dyn Future<Output = (u32, Response)> + Send>>;
 
 /// Malformed frames in a row after which the connection is closed: a peer that sends
@@ -129,11 +128,11 @@ impl<S: Store> Connection<S> {
             let room = self.sends.len() < self.shared.limits.max_inflight_sends;
             result = tokio::select! {
                 msg = ws.next(), if room => match msg {
-                    Some(Ok(msg)) => {
+                    Ok(msg) => {
                         deadline = tokio::time::Instant::now() + idle;
                         self.on_message(&mut ws, msg).await
                     }
-                    Some(Err(_)) | None => Err(Closed),
+                    Err(_) => Err(Closed),
                 },
                 Some((corr, response)) = self.sends.next(), if !self.sends.is_empty() => {
                     // A send finishing on disk is activity too: a slow disk must not look
@@ -151,15 +150,21 @@ impl<S: Store> Connection<S> {
         }
         tracing::debug!(subscriptions = self.subs.len(), sends_in_flight = self.sends.len(), "connection closed");
         // Best effort: the peer may already be gone.
-        let _ = timeout(std::time::Duration::from_secs(1), ws.close(None)).await;
+        let _ = timeout(std::time::Duration::from_secs(1), ws.close()).await;
     }
 
-    async fn on_message(&mut self, ws: &mut Ws, msg: Message) -> Result<(), Closed> {
+    async fn on_message(&mut self, ws: &mut Ws, msg: Incoming) -> Result<(), Closed> {
         let cell = match msg {
-            Message::Binary(b) => b,
-            Message::Close(_) => return Err(Closed),
-            Message::Ping(_) | Message::Pong(_) => return Ok(()),
-            Message::Text(_) | Message::Frame(_) => return self.malformed(ws, 0, ErrorCode::CellSize).await,
+            Incoming::Binary(b) => b,
+            Incoming::Close => return Err(Closed),
+            Incoming::Ping(payload) => {
+                return match timeout(self.shared.limits.idle_timeout, ws.send_pong(&payload)).await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(_)) | Err(_) => Err(Closed),
+                };
+            }
+            Incoming::Pong => return Ok(()),
+            Incoming::Text => return self.malformed(ws, 0, ErrorCode::CellSize).await,
         };
         Metrics::inc(&self.shared.metrics.frames_in);
         // Every frame costs a token, parseable or not, so garbage cannot be used to make
@@ -242,7 +247,7 @@ impl<S: Store> Connection<S> {
     async fn write(&mut self, ws: &mut Ws, frame: ServerFrame) -> Result<(), Closed> {
         let cell = frame.to_cell();
         debug_assert_eq!(cell.len(), CELL_SIZE);
-        match timeout(self.shared.limits.idle_timeout, ws.send(Message::Binary(cell.into()))).await {
+        match timeout(self.shared.limits.idle_timeout, ws.send_binary(&cell)).await {
             Ok(Ok(())) => {
                 Metrics::inc(&self.shared.metrics.frames_out);
                 Ok(())
