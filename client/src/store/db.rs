@@ -11,13 +11,16 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
 
+use super::clock::Clock;
 use super::error::StoreError;
-use super::header::{self, Header};
-use super::keys::{KdfParams, MasterKey, SubKeys, random_salt};
+use super::header::{self, Header, Unlocked};
+use super::keyring::Keyring;
+use super::keys::{KdfParams, MasterKey, SubKeys};
 
 /// Sub-directory of the profile holding the sled database.
 pub const DB_DIR: &str = "db";
@@ -100,6 +103,11 @@ pub struct EncryptedStore {
     master: MasterKey,
     keys: SubKeys,
     params: KdfParams,
+    /// Epoch keys for records sealed until a moment (see `epochs`).
+    keyring: Mutex<Keyring>,
+    clock: Clock,
+    /// Set when a duress passphrase opened this store: the relay the empty profile uses.
+    fresh_after_duress: Option<Zeroizing<String>>,
 }
 
 impl EncryptedStore {
@@ -114,35 +122,133 @@ impl EncryptedStore {
             return Err(StoreError::AlreadyExists(dir.to_path_buf()));
         }
         let master = MasterKey::generate()?;
-        let hdr = Header::seal(&master, passphrase, params, random_salt()?)?;
+        let hdr = Header::seal(&master, passphrase, params)?;
         // Header first: a crash before the database exists leaves a profile that opens empty,
         // never a database whose key is lost.
-        header::write(dir, &hdr)?;
-        Self::finish_open(dir, master, params)
+        header::write_new(dir, &hdr)?;
+        let keyring = Keyring::create(dir, master.derive_keyring_key()?)?;
+        Self::finish_open(dir, master, params, keyring)
     }
 
     /// Opens the profile in `dir`. A wrong passphrase gives [`StoreError::WrongPassphrase`]
     /// without the database having been opened, so nothing on disk changes.
+    ///
+    /// The duress passphrase destroys the profile (see `wipe`) and returns a new, empty store
+    /// protected by the duress passphrase; [`EncryptedStore::take_fresh_after_duress`] then
+    /// says which relay the empty profile should name, so that it looks like a fresh one.
     pub fn open(dir: impl AsRef<Path>, passphrase: &[u8]) -> Result<EncryptedStore, StoreError> {
         let dir = dir.as_ref();
+        if let Some((master, params)) = header::unlock_v1(dir, passphrase)? {
+            // A format 1 header: rewritten in place as format 2 (no duress passphrase yet).
+            let hdr = Header::seal(&master, passphrase, params)?;
+            header::write_in_place(dir, &hdr)?;
+            let keyring = Keyring::open(dir, master.derive_keyring_key()?)?;
+            return Self::finish_open(dir, master, params, keyring);
+        }
         let hdr = header::read(dir)?;
-        let master = hdr.unwrap_master(passphrase)?;
-        Self::finish_open(dir, master, hdr.params)
+        match hdr.unlock(passphrase)? {
+            Unlocked::Master(master) => {
+                let keyring = Keyring::open(dir, master.derive_keyring_key()?)?;
+                Self::finish_open(dir, master, hdr.params, keyring)
+            }
+            Unlocked::Duress(relay) => {
+                super::wipe::wipe_profile(dir)?;
+                let mut fresh = Self::create(dir, passphrase, hdr.params)?;
+                fresh.fresh_after_duress = Some(relay);
+                Ok(fresh)
+            }
+        }
     }
 
-    fn finish_open(dir: &Path, master: MasterKey, params: KdfParams) -> Result<EncryptedStore, StoreError> {
+    fn finish_open(
+        dir: &Path,
+        master: MasterKey,
+        params: KdfParams,
+        keyring: Keyring,
+    ) -> Result<EncryptedStore, StoreError> {
         let keys = master.derive_subkeys()?;
         let db = open_sled(dir)?;
-        Ok(EncryptedStore { dir: dir.to_path_buf(), db, master, keys, params })
+        Ok(EncryptedStore {
+            dir: dir.to_path_buf(),
+            db,
+            master,
+            keys,
+            params,
+            keyring: Mutex::new(keyring),
+            clock: Clock::default(),
+            fresh_after_duress: None,
+        })
+    }
+
+    /// After a duress unlock: the relay the new, empty profile should use (once).
+    pub fn take_fresh_after_duress(&mut self) -> Option<Zeroizing<String>> {
+        self.fresh_after_duress.take()
     }
 
     /// Re-wraps the master key under a new passphrase (and parameters). The database is not
-    /// touched; the old header is replaced atomically.
+    /// touched; the header is rewritten in place, so the old wrapped key is overwritten.
     pub fn change_passphrase(&mut self, new_passphrase: &[u8], params: KdfParams) -> Result<(), StoreError> {
-        let hdr = Header::seal(&self.master, new_passphrase, params, random_salt()?)?;
-        header::write(&self.dir, &hdr)?;
+        let mut hdr = header::read(&self.dir)?;
+        hdr.rewrap(&self.master, new_passphrase, params)?;
+        header::write_in_place(&self.dir, &hdr)?;
         self.params = params;
         Ok(())
+    }
+
+    /// Sets a duress passphrase: unlocking with it destroys this profile and opens an empty
+    /// one on `relay`. It must differ from the passphrase.
+    pub fn set_duress(&mut self, duress_passphrase: &[u8], relay: &str) -> Result<(), StoreError> {
+        let mut hdr = header::read(&self.dir)?;
+        if matches!(hdr.unlock(duress_passphrase), Ok(Unlocked::Master(_))) {
+            return Err(StoreError::DuressIsPassphrase);
+        }
+        hdr.set_duress(duress_passphrase, relay)?;
+        header::write_in_place(&self.dir, &hdr)
+    }
+
+    /// Forgets the duress passphrase.
+    pub fn clear_duress(&mut self) -> Result<(), StoreError> {
+        let mut hdr = header::read(&self.dir)?;
+        hdr.clear_duress()?;
+        header::write_in_place(&self.dir, &hdr)
+    }
+
+    /// Destroys this profile at once (`sotto panic`): keys overwritten in place, files removed.
+    pub fn wipe(self) -> Result<(), StoreError> {
+        let dir = self.dir.clone();
+        drop(self);
+        super::wipe::wipe_profile(&dir)
+    }
+
+    /// The clock that decides expiry. Tests move it forward.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Seals `plaintext` so that it cannot be opened once `expires_at_ms` has passed and the
+    /// keys were swept (see `epochs`). `aad` binds it to its place.
+    pub fn seal_until(&self, expires_at_ms: u64, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let mut ring = self.keyring.lock().map_err(|_| StoreError::Busy)?;
+        super::epochs::seal(&mut ring, self.clock.now_ms(), expires_at_ms, aad, plaintext)
+    }
+
+    /// Opens what [`Self::seal_until`] sealed; `Ok(None)` once its key is destroyed.
+    pub fn open_until(&self, aad: &[u8], blob: &[u8]) -> Result<Option<Plain>, StoreError> {
+        let ring = self.keyring.lock().map_err(|_| StoreError::Busy)?;
+        super::epochs::open(&ring, aad, blob)
+    }
+
+    /// Destroys every epoch key whose bucket has ended by this store's clock; returns how
+    /// many. Records sealed under them can never be opened again.
+    pub fn destroy_expired_keys(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now_ms();
+        let mut ring = self.keyring.lock().map_err(|_| StoreError::Busy)?;
+        ring.destroy_where(|b| super::epochs::bucket_end_ms(b) <= now)
+    }
+
+    /// The buckets whose keys are alive (for tests and diagnostics: no key material).
+    pub fn live_epochs(&self) -> Result<Vec<super::keyring::BucketId>, StoreError> {
+        Ok(self.keyring.lock().map_err(|_| StoreError::Busy)?.buckets())
     }
 
     /// The profile directory.
@@ -213,6 +319,11 @@ impl EncryptedStore {
     #[cfg(test)]
     pub(crate) fn raw_db(&self) -> &sled::Db {
         &self.db
+    }
+
+    #[cfg(test)]
+    pub(crate) fn epoch_keys_for_tests(&self) -> Vec<(super::keyring::BucketId, [u8; 32])> {
+        self.keyring.lock().map(|r| r.keys_for_tests()).unwrap_or_default()
     }
 
     #[cfg(test)]
@@ -332,6 +443,21 @@ impl<'s> Txn<'s> {
             };
         }
         Ok(merged.into_iter().collect())
+    }
+
+    /// See [`EncryptedStore::seal_until`].
+    pub fn seal_until(&self, expires_at_ms: u64, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.store.seal_until(expires_at_ms, aad, plaintext)
+    }
+
+    /// See [`EncryptedStore::open_until`].
+    pub fn open_until(&self, aad: &[u8], blob: &[u8]) -> Result<Option<Plain>, StoreError> {
+        self.store.open_until(aad, blob)
+    }
+
+    /// The store's clock, in milliseconds since the epoch.
+    pub fn now_ms(&self) -> u64 {
+        self.store.clock.now_ms()
     }
 
     /// See [`EncryptedStore::index_key`].
