@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
@@ -106,6 +107,8 @@ pub struct EncryptedStore {
     /// Epoch keys for records sealed until a moment (see `epochs`).
     keyring: Mutex<Keyring>,
     clock: Clock,
+    /// Earliest moment something sealed until a moment may be due for deletion (0: unknown).
+    next_expiry_ms: AtomicU64,
     /// Set when a duress passphrase opened this store: the relay the empty profile uses.
     fresh_after_duress: Option<Zeroizing<String>>,
 }
@@ -176,6 +179,7 @@ impl EncryptedStore {
             params,
             keyring: Mutex::new(keyring),
             clock: Clock::default(),
+            next_expiry_ms: AtomicU64::new(0),
             fresh_after_duress: None,
         })
     }
@@ -229,7 +233,23 @@ impl EncryptedStore {
     /// keys were swept (see `epochs`). `aad` binds it to its place.
     pub fn seal_until(&self, expires_at_ms: u64, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
         let mut ring = self.keyring.lock().map_err(|_| StoreError::Busy)?;
-        super::epochs::seal(&mut ring, self.clock.now_ms(), expires_at_ms, aad, plaintext)
+        let blob = super::epochs::seal(&mut ring, self.clock.now_ms(), expires_at_ms, aad, plaintext)?;
+        self.next_expiry_ms.fetch_min(expires_at_ms, Ordering::Relaxed);
+        Ok(blob)
+    }
+
+    /// Whether something sealed until a moment may have expired by now (a sweep is due).
+    pub fn expiry_due(&self) -> bool {
+        self.next_expiry_ms.load(Ordering::Relaxed) <= self.clock.now_ms()
+    }
+
+    /// Records when the next sweep is due: the earliest of `next_record_ms` (the earliest
+    /// expiry of a record still stored) and the end of the earliest live epoch bucket.
+    pub fn set_next_expiry(&self, next_record_ms: u64) -> Result<(), StoreError> {
+        let ring = self.keyring.lock().map_err(|_| StoreError::Busy)?;
+        let next_key = ring.buckets().into_iter().map(super::epochs::bucket_end_ms).min().unwrap_or(u64::MAX);
+        self.next_expiry_ms.store(next_record_ms.min(next_key), Ordering::Relaxed);
+        Ok(())
     }
 
     /// Opens what [`Self::seal_until`] sealed; `Ok(None)` once its key is destroyed.
