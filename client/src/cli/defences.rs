@@ -227,10 +227,13 @@ fn duress_passphrase() -> Result<Zeroizing<String>, String> {
 /// and exits); then the files are destroyed here too, whatever happened there.
 pub async fn panic(dir: &Path, out: &dyn Out) -> u8 {
     let had_profile = dir.join(sotto_client::store::HEADER_FILE).exists();
-    let _ = sotto_client::control::forward(dir, vec!["panic".into()]).await;
+    // The holder prints its own confirmation when it did the work.
+    let holder_wiped = matches!(sotto_client::control::forward(dir, vec!["panic".into()]).await, Ok(0));
     match sotto_client::store::wipe::wipe_profile(dir) {
         Ok(()) => {
-            out.out(if had_profile { text::WIPED } else { text::NOTHING_TO_WIPE });
+            if !holder_wiped {
+                out.out(if had_profile { text::WIPED } else { text::NOTHING_TO_WIPE });
+            }
             0
         }
         Err(e) => fail(out, &AppError::Store(e)),

@@ -341,6 +341,32 @@ impl EncryptedStore {
         &self.db
     }
 
+    /// Opens a sealed value read from the raw files, as `get` would.
+    #[cfg(test)]
+    pub(crate) fn open_raw_for_tests(&self, table: Table, key: &[u8], sealed: &[u8]) -> Result<Plain, StoreError> {
+        self.open_value(table, &stored_key(table, key), sealed)
+    }
+
+    /// The buckets held by each of the keyring file's two copies, read from disk.
+    #[cfg(test)]
+    pub(crate) fn keyring_copies_for_tests(&self) -> Vec<Option<Vec<super::keyring::BucketId>>> {
+        match self.master.derive_keyring_key() {
+            Ok(key) => super::keyring::copies_for_tests(&self.dir, &key),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Every symmetric key this open profile holds: master, seal, keyring, and live epoch keys.
+    #[cfg(test)]
+    pub(crate) fn all_keys_for_tests(&self) -> Vec<[u8; 32]> {
+        let mut keys = vec![*self.master.expose_for_tests(), *self.keys.seal.expose_for_tests()];
+        if let Ok(k) = self.master.derive_keyring_key() {
+            keys.push(*k.expose_for_tests());
+        }
+        keys.extend(self.epoch_keys_for_tests().into_iter().map(|(_, k)| k));
+        keys
+    }
+
     #[cfg(test)]
     pub(crate) fn epoch_keys_for_tests(&self) -> Vec<(super::keyring::BucketId, [u8; 32])> {
         self.keyring.lock().map(|r| r.keys_for_tests()).unwrap_or_default()

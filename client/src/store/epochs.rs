@@ -91,6 +91,13 @@ pub fn parse_header(blob: &[u8]) -> Option<BucketId> {
     Some((log2, index))
 }
 
+/// Whether `key` opens `blob` (a test trying every key a seized profile holds).
+#[cfg(test)]
+pub(crate) fn opens_with(key: &[u8; 32], aad: &[u8], blob: &[u8]) -> bool {
+    let Some(bucket) = parse_header(blob) else { return false };
+    SealKey::from_bytes(key).open(&full_aad(bucket, aad), blob.get(HEADER_LEN..).unwrap_or_default()).is_some()
+}
+
 fn header((log2, index): BucketId) -> Vec<u8> {
     let mut h = Vec::with_capacity(HEADER_LEN + NONCE_LEN + TAG_LEN + 64);
     h.push(BLOB_FORMAT_V1);

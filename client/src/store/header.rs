@@ -220,12 +220,6 @@ impl Header {
         out
     }
 
-    /// The master key's wrapped bytes (for tests that look for them after a wipe).
-    #[cfg(test)]
-    pub(crate) fn wrapped_master_for_tests(&self) -> Vec<u8> {
-        self.slots[0].wrapped.to_vec()
-    }
-
     fn parse(bytes: &[u8]) -> Result<Header, StoreError> {
         let mut r = Reader(bytes);
         if r.take::<8>()? != *MAGIC {

@@ -173,6 +173,23 @@ impl Keyring {
     }
 }
 
+/// The buckets in each copy of the keyring file of `dir` (`None` for a copy that does not
+/// open).
+#[cfg(test)]
+pub(crate) fn copies_for_tests(dir: &Path, key: &KeyringKey) -> Vec<Option<Vec<BucketId>>> {
+    let bytes = std::fs::read(dir.join(KEYRING_FILE)).unwrap_or_default();
+    (0..2u8)
+        .map(|copy| {
+            let start = usize::from(copy) * COPY_LEN;
+            bytes
+                .get(start..start + COPY_LEN)
+                .and_then(|sealed| key.open(&aad(copy), sealed))
+                .and_then(|plain| parse(&plain))
+                .map(|(_, entries)| entries.keys().copied().collect())
+        })
+        .collect()
+}
+
 fn aad(copy: u8) -> Vec<u8> {
     let mut a = AAD_CONTEXT.to_vec();
     a.push(copy);

@@ -25,8 +25,8 @@ use crate::app::records::{self, Outgoing};
 use crate::store::Table;
 use crate::wire::envelope::{self, BodyKind, EnvelopeKey};
 
-/// Highest cover rate accepted, in cells per minute (one a second on average).
-pub const MAX_COVER_RATE: f64 = 60.0;
+/// Highest cover rate accepted, in cells per minute (ten a second on average).
+pub const MAX_COVER_RATE: f64 = 600.0;
 const COVER_KEY: &[u8] = b"app.cover-mailbox";
 
 /// The mailbox cover cells go to, and the key its sends are signed with.

@@ -47,7 +47,13 @@ fn parse(raw: &[u8]) -> Result<Stored, AppError> {
     Ok(Stored { expires_at_ms: (at != 0).then_some(at), body: raw.get(RECORD_HEADER_LEN..).unwrap_or_default().to_vec() })
 }
 
-fn aad(key: &[u8]) -> Vec<u8> {
+/// The epoch-sealed body of a stored record that expires (for the forensic tests).
+#[cfg(test)]
+pub(crate) fn sealed_body(raw: &[u8]) -> Option<Vec<u8>> {
+    parse(raw).ok().filter(|s| s.expires_at_ms.is_some()).map(|s| s.body)
+}
+
+pub(crate) fn aad(key: &[u8]) -> Vec<u8> {
     [AAD_CONTEXT, key].concat()
 }
 

@@ -19,6 +19,9 @@ pub mod receipts;
 pub mod rotation;
 pub mod state;
 
+#[cfg(test)]
+mod forensic_tests;
+
 use std::time::Duration;
 
 use tokio::time::Instant;
