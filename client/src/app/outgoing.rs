@@ -334,7 +334,13 @@ pub(super) async fn queue(
     id[..8].copy_from_slice(&now_ms().to_be_bytes());
     rand::rng().fill_bytes(&mut id[8..]);
     let mut txn = ptxn.txn()?;
-    profile::put_outgoing(&mut txn, &id, &out)?;
+    if body.expire_seconds > 0 {
+        // Its ciphertext must die with the message: old ratchet states linger in sled.
+        let at = txn.now_ms().saturating_add(u64::from(body.expire_seconds) * 1000);
+        super::defences::expiry::put_outgoing_until(&mut txn, &id, &out, at)?;
+    } else {
+        profile::put_outgoing(&mut txn, &id, &out)?;
+    }
     Ok(())
 }
 

@@ -222,13 +222,15 @@ pub fn put_outgoing(txn: &mut Txn<'_>, id: &[u8; 16], o: &Outgoing) -> Result<()
     Ok(())
 }
 
+/// Everything in the outbox, oldest first. An entry carrying a disappearing message whose
+/// time ran out before it could leave is not sent (and is deleted by the expiry sweep).
 pub fn outbox(txn: &Txn<'_>) -> Result<Vec<([u8; 16], Outgoing)>, AppError> {
-    txn.scan_table(Table::Outbox)?
-        .iter()
-        .map(|(k, v)| {
-            let id: [u8; 16] =
-                k.as_slice().try_into().map_err(|_| crate::store::StoreError::CorruptRecord("outbox"))?;
-            Ok((id, records::decode(v)?))
-        })
-        .collect()
+    let mut out = Vec::new();
+    for (k, v) in txn.scan_table(Table::Outbox)? {
+        let id: [u8; 16] = k.as_slice().try_into().map_err(|_| crate::store::StoreError::CorruptRecord("outbox"))?;
+        if let Some(o) = super::defences::expiry::open_outgoing(txn, &id, &v)? {
+            out.push((id, o));
+        }
+    }
+    Ok(out)
 }

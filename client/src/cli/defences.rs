@@ -210,7 +210,8 @@ fn duress_passphrase() -> Result<Zeroizing<String>, String> {
     if let Ok(p) = std::env::var(DURESS_PASSPHRASE_ENV) {
         return if p.is_empty() { Err(text::EMPTY_PASSPHRASE.into()) } else { Ok(Zeroizing::new(p)) };
     }
-    let first = Zeroizing::new(rpassword::prompt_password(text::DURESS_PROMPT).map_err(|_| text::NO_PASSPHRASE.to_string())?);
+    let first =
+        Zeroizing::new(rpassword::prompt_password(text::DURESS_PROMPT).map_err(|_| text::NO_PASSPHRASE.to_string())?);
     let second = Zeroizing::new(
         rpassword::prompt_password(text::REPEAT_PASSPHRASE_PROMPT).map_err(|_| text::NO_PASSPHRASE.to_string())?,
     );

@@ -77,8 +77,7 @@ pub fn no_contacts() -> &'static str {
 
 pub const DURESS_PROMPT: &str = "Choose a duress passphrase (unlocking with it destroys this profile): ";
 pub const PASSPHRASES_DIFFER_DURESS: &str = "The two duress passphrases differ; nothing was changed.";
-pub const DURESS_NEEDS_PROFILE: &str =
-    "Another sotto is using this profile; stop it first (the duress passphrase is set only by the process that opens the profile).";
+pub const DURESS_NEEDS_PROFILE: &str = "Another sotto is using this profile; stop it first (the duress passphrase is set only by the process that opens the profile).";
 pub const DURESS_SET: &str =
     "Duress passphrase set. Unlocking with it destroys this profile and opens an empty one in its place.";
 pub const DURESS_CLEARED: &str = "Duress passphrase removed.";

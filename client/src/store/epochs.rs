@@ -24,10 +24,10 @@
 //! aad  = "sotto epoch v1" || log2 length || index || the caller's aad (the record's place)
 //! ```
 
+use super::Plain;
 use super::error::StoreError;
 use super::keyring::{BucketId, Keyring};
 use super::keys::{NONCE_LEN, SealKey, TAG_LEN};
-use super::Plain;
 
 /// Shortest bucket, in seconds (2^8 = 256 s).
 pub const MIN_BUCKET_SECS: u64 = 1 << MIN_BUCKET_LOG2;

@@ -153,7 +153,12 @@ impl Header {
 
     /// Re-wraps `master` under a new passphrase and parameters. A duress passphrase, if set,
     /// is dropped when the parameters change (its slot used the old ones).
-    pub(crate) fn rewrap(&mut self, master: &MasterKey, passphrase: &[u8], params: KdfParams) -> Result<(), StoreError> {
+    pub(crate) fn rewrap(
+        &mut self,
+        master: &MasterKey,
+        passphrase: &[u8],
+        params: KdfParams,
+    ) -> Result<(), StoreError> {
         params.validate()?;
         if params != self.params {
             self.params = params;

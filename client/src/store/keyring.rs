@@ -221,3 +221,60 @@ fn parse(plain: &[u8]) -> Option<Parsed> {
 pub(crate) fn shred(dir: &Path) -> Result<(), StoreError> {
     super::wipe::shred_file(&dir.join(KEYRING_FILE))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::store::keys::MasterKey;
+
+    fn key(m: &MasterKey) -> KeyringKey {
+        m.derive_keyring_key().unwrap()
+    }
+
+    #[test]
+    fn keys_survive_reopening_and_die_in_both_copies_in_place() {
+        let tmp = tempfile::tempdir().unwrap();
+        let m = MasterKey::generate().unwrap();
+        let mut ring = Keyring::create(tmp.path(), key(&m)).unwrap();
+        let a = ring.get_or_create((8, 1)).unwrap().0;
+        ring.get_or_create((9, 2)).unwrap();
+        let path = tmp.path().join(KEYRING_FILE);
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
+        let back = Keyring::open(tmp.path(), key(&m)).unwrap();
+        assert_eq!(back.get((8, 1)).unwrap().0, a);
+
+        assert_eq!(ring.destroy_where(|b| b == (8, 1)).unwrap(), 1);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), KEYRING_LEN as u64);
+        #[cfg(unix)]
+        assert_eq!(std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap()), inode, "not in place");
+        for copy in copies_for_tests(tmp.path(), &key(&m)) {
+            assert_eq!(copy.unwrap(), vec![(9, 2)]);
+        }
+        assert!(!std::fs::read(&path).unwrap().windows(32).any(|w| w == a));
+    }
+
+    #[test]
+    fn a_torn_copy_falls_back_to_the_other_and_two_are_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let m = MasterKey::generate().unwrap();
+        let mut ring = Keyring::create(tmp.path(), key(&m)).unwrap();
+        ring.get_or_create((8, 7)).unwrap();
+        let path = tmp.path().join(KEYRING_FILE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[100] ^= 1; // copy 0 torn
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(Keyring::open(tmp.path(), key(&m)).unwrap().get((8, 7)).is_some());
+        bytes[COPY_LEN + 100] ^= 1; // and copy 1
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(matches!(Keyring::open(tmp.path(), key(&m)), Err(StoreError::CorruptKeyring)));
+        std::fs::write(&path, b"short").unwrap();
+        assert!(matches!(Keyring::open(tmp.path(), key(&m)), Err(StoreError::CorruptKeyring)));
+        // Another profile's key opens nothing.
+        let other = MasterKey::generate().unwrap();
+        let fresh = tempfile::tempdir().unwrap();
+        Keyring::create(fresh.path(), key(&m)).unwrap();
+        assert!(matches!(Keyring::open(fresh.path(), key(&other)), Err(StoreError::CorruptKeyring)));
+    }
+}

@@ -26,9 +26,9 @@ pub mod wipe;
 #[cfg(test)]
 mod forensic_tests;
 
+pub use clock::Clock;
 pub use db::{EncryptedStore, Plain, Table, Txn};
 pub use error::{StoreCallbackError, StoreError};
-pub use clock::Clock;
 pub use header::{HEADER_FILE, HEADER_LEN};
 pub use keyring::{KEYRING_FILE, KEYRING_LEN};
 pub use keys::KdfParams;

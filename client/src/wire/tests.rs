@@ -141,7 +141,13 @@ async fn invite_link_to_conversation() {
 
     // The largest Content, as PreKey messages (before Bob answers) and then as normal ones.
     let max_text = "字".repeat(MAX_TEXT_BYTES / 3);
-    let text = Content { id: vec![7; 16], seq: 2, sent_at_ms: 2, expire_seconds: 0, body: Some(Body::Text(Text { text: max_text })) };
+    let text = Content {
+        id: vec![7; 16],
+        seq: 2,
+        sent_at_ms: 2,
+        expire_seconds: 0,
+        body: Some(Body::Text(Text { text: max_text })),
+    };
     let text_bytes = encode_content(&text).unwrap();
     let full = vec![0x5A; MAX_CONTENT_BYTES];
     let (mut worst_prekey, mut worst_signal) = (0, 0);

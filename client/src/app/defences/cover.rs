@@ -119,8 +119,13 @@ pub async fn send_due(client: &mut Client) -> Result<(), AppError> {
         (m, r)
     };
     let (Some(m), Some(r)) = (mailbox, record) else { return Ok(()) };
-    let sealed =
-        envelope::seal(&EnvelopeKey::from_bytes(m.envelope_key), &SendId(m.send_id), BodyKind::Cover, b"", &mut rand::rng())?;
+    let sealed = envelope::seal(
+        &EnvelopeKey::from_bytes(m.envelope_key),
+        &SendId(m.send_id),
+        BodyKind::Cover,
+        b"",
+        &mut rand::rng(),
+    )?;
     let out = Outgoing {
         contact: [0; 16],
         message_key: Vec::new(),

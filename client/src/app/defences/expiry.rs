@@ -23,7 +23,7 @@
 //! body`, the body being the epoch-sealed record, or the record itself when it never expires.
 
 use crate::app::error::AppError;
-use crate::app::records::{self, Contact, Message};
+use crate::app::records::{self, Contact, Message, Outgoing};
 use crate::app::{Client, Notice};
 use crate::store::{EncryptedStore, Table, Txn};
 use crate::wire::content::{Body, MAX_TIMER_SECONDS, Timer};
@@ -44,7 +44,10 @@ fn parse(raw: &[u8]) -> Result<Stored, AppError> {
         return Err(bad().into());
     }
     let at = u64::from_le_bytes(raw.get(1..RECORD_HEADER_LEN).and_then(|b| b.try_into().ok()).ok_or_else(bad)?);
-    Ok(Stored { expires_at_ms: (at != 0).then_some(at), body: raw.get(RECORD_HEADER_LEN..).unwrap_or_default().to_vec() })
+    Ok(Stored {
+        expires_at_ms: (at != 0).then_some(at),
+        body: raw.get(RECORD_HEADER_LEN..).unwrap_or_default().to_vec(),
+    })
 }
 
 /// The epoch-sealed body of a stored record that expires (for the forensic tests).
@@ -113,6 +116,37 @@ fn open(txn: &Txn<'_>, key: &[u8], raw: &[u8]) -> Result<Option<Message>, AppErr
     }
 }
 
+/// Puts an outbox entry that must disappear at `at` with its message: sealed under the same
+/// epoch as the message, so its ratchet ciphertext dies with it.
+pub fn put_outgoing_until(txn: &mut Txn<'_>, id: &[u8; 16], o: &Outgoing, at: u64) -> Result<(), AppError> {
+    let plain = records::encode(o)?;
+    let mut value = vec![RECORD_FORMAT_V1];
+    value.extend_from_slice(&at.to_le_bytes());
+    value.extend_from_slice(&txn.seal_until(at, &outbox_aad(id), &plain)?);
+    txn.put(Table::Outbox, id, &value);
+    Ok(())
+}
+
+/// Opens an outbox entry: a plain record (JSON, starting with `{`) or one sealed until a
+/// moment; `None` once that moment has passed.
+pub fn open_outgoing(txn: &Txn<'_>, id: &[u8; 16], raw: &[u8]) -> Result<Option<Outgoing>, AppError> {
+    if raw.first() != Some(&RECORD_FORMAT_V1) {
+        return Ok(Some(records::decode(raw)?));
+    }
+    let stored = parse(raw)?;
+    match stored.expires_at_ms {
+        Some(at) if at > txn.now_ms() => match txn.open_until(&outbox_aad(id), &stored.body)? {
+            Some(plain) => Ok(Some(records::decode(&plain)?)),
+            None => Ok(None),
+        },
+        _ => Ok(None),
+    }
+}
+
+fn outbox_aad(id: &[u8]) -> Vec<u8> {
+    [b"sotto outbox v1".as_slice(), id].concat()
+}
+
 /// Every live message whose key starts with `prefix`, in key order.
 pub fn with_prefix(txn: &Txn<'_>, prefix: &[u8]) -> Result<Vec<Message>, AppError> {
     let mut out = Vec::new();
@@ -135,26 +169,32 @@ pub fn sweep(store: &mut EncryptedStore) -> Result<usize, AppError> {
     let now = store.clock().now_ms();
     let mut expired = Vec::new();
     let mut next = u64::MAX;
-    for item in store.scan_table(Table::Messages) {
-        let (k, raw) = item?;
-        if let Some(at) = parse(&raw)?.expires_at_ms {
-            if at <= now {
-                expired.push(k);
-            } else {
-                next = next.min(at);
+    for table in [Table::Messages, Table::Outbox] {
+        for item in store.scan_table(table) {
+            let (k, raw) = item?;
+            // Outbox entries that never expire are plain records.
+            if table == Table::Outbox && raw.first() != Some(&RECORD_FORMAT_V1) {
+                continue;
+            }
+            if let Some(at) = parse(&raw)?.expires_at_ms {
+                if at <= now {
+                    expired.push((table, k));
+                } else {
+                    next = next.min(at);
+                }
             }
         }
     }
     if !expired.is_empty() {
         let mut txn = store.txn();
-        for k in &expired {
-            txn.remove(Table::Messages, k);
+        for (table, k) in &expired {
+            txn.remove(*table, k);
         }
         txn.commit()?;
     }
     store.destroy_expired_keys()?;
     store.set_next_expiry(next)?;
-    Ok(expired.len())
+    Ok(expired.iter().filter(|(t, _)| *t == Table::Messages).count())
 }
 
 /// The lifetime, in seconds, of a message about to be sent to `contact`: `expire` if given,
@@ -185,12 +225,7 @@ pub fn timer_wins(at: u64, secs: u32, cur_at: u64, cur_secs: u32) -> bool {
 }
 
 /// A received `Timer`: applied if it wins over the current setting.
-pub fn on_timer(
-    txn: &mut Txn<'_>,
-    contact: &Contact,
-    t: &Timer,
-    sent_at_ms: u64,
-) -> Result<Vec<Notice>, AppError> {
+pub fn on_timer(txn: &mut Txn<'_>, contact: &Contact, t: &Timer, sent_at_ms: u64) -> Result<Vec<Notice>, AppError> {
     let mut s = super::state::get(txn, &contact.id)?;
     if !timer_wins(sent_at_ms, t.seconds, s.timer_set_at_ms, s.timer_secs) {
         return Ok(Vec::new());

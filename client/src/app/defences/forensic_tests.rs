@@ -150,10 +150,7 @@ async fn after_duress_nothing_old_opens_with_either_passphrase() {
     txn.put(Table::Messages, b"m", MARKER);
     txn.commit().unwrap();
     p.store.set_duress(b"duress words", &relay.to_string()).unwrap();
-    assert!(matches!(
-        p.store.set_duress(PASS, &relay.to_string()),
-        Err(crate::store::StoreError::DuressIsPassphrase)
-    ));
+    assert!(matches!(p.store.set_duress(PASS, &relay.to_string()), Err(crate::store::StoreError::DuressIsPassphrase)));
     let old_values: Vec<Vec<u8>> = p.store.raw_db().iter().map(|i| i.unwrap().1.to_vec()).collect();
     let old_keys = p.store.all_keys_for_tests();
     p.store.flush().unwrap();

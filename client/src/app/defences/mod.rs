@@ -46,6 +46,8 @@ pub struct Runtime {
     /// When (by the profile's clock) each mailbox was last subscribed in this session: an old
     /// mailbox is deleted only after it has been drained.
     pub(crate) subscribed_ms: std::collections::HashMap<[u8; 24], u64>,
+    /// Scheduled rotations that failed, and when to try them again.
+    pub(crate) rotation_retry: std::collections::HashMap<super::records::ContactId, u64>,
 }
 
 impl Client {

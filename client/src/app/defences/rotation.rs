@@ -47,6 +47,8 @@ pub const ROTATION_GRACE: Duration = Duration::from_secs(48 * 3600);
 pub const ROTATION_ABANDON: Duration = Duration::from_secs(21 * 24 * 3600);
 /// How long an old mailbox must have been subscribed in this session before it is deleted.
 pub const DRAIN_WAIT: Duration = Duration::from_secs(60);
+/// How long a scheduled rotation that failed (relay unreachable) waits before trying again.
+pub const ROTATION_RETRY: Duration = Duration::from_secs(5 * 60);
 
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
@@ -116,11 +118,7 @@ impl Client {
 
 /// A `Rotation` from `contact`: send to the new mailbox from now on, with a fresh sender key
 /// announced in a `Welcome` there (queued in `ptxn`; `contact` is saved by the caller).
-pub async fn on_rotation(
-    ptxn: &ProtocolTxn<'_>,
-    contact: &mut Contact,
-    r: &Rotation,
-) -> Result<Vec<Notice>, AppError> {
+pub async fn on_rotation(ptxn: &ProtocolTxn<'_>, contact: &mut Contact, r: &Rotation) -> Result<Vec<Notice>, AppError> {
     let (relay, send_id, key) =
         r.new_address.as_ref().ok_or(crate::wire::WireError::MissingField("rotation.new_address"))?.to_parts()?;
     let sender_seed = random_seed();
@@ -136,7 +134,8 @@ pub async fn on_rotation(
 pub fn on_welcome(txn: &mut Txn<'_>, contact: &Contact, recv_id: &[u8; 24]) -> Result<bool, AppError> {
     let mut s = state::get(txn, &contact.id)?;
     if s.rotation_pending != Some(*recv_id) {
-        return Ok(false);
+        // A mailbox an earlier rotation already replaced again: no news either.
+        return Ok(s.retiring.iter().any(|r| r.recv_id == *recv_id));
     }
     s.rotation_pending = None;
     let now = txn.now_ms();
@@ -164,7 +163,11 @@ pub async fn run_due(client: &mut Client) -> Result<Vec<Notice>, AppError> {
                 txn.commit()?;
             }
             Some(due) if due <= now && s.rotation_pending.is_none() && c.peer.is_some() && !c.identity_changed => {
-                if let Err(e) = client.rotate_contact(&c).await {
+                let retry_at = client.defences.rotation_retry.get(&c.id).copied().unwrap_or(0);
+                if now >= retry_at
+                    && let Err(e) = client.rotate_contact(&c).await
+                {
+                    client.defences.rotation_retry.insert(c.id, now.saturating_add(ms(ROTATION_RETRY)));
                     notices.push(Notice::RelayTrouble(e.to_string()));
                 }
             }
@@ -178,7 +181,7 @@ pub async fn run_due(client: &mut Client) -> Result<Vec<Notice>, AppError> {
 async fn retire_due(client: &mut Client, c: &Contact, now: u64) -> Result<(), AppError> {
     let retiring = state::get(&client.profile.store.txn(), &c.id)?.retiring;
     for r in retiring {
-        let time_up = r.confirmed_ms.map_or(false, |t| now >= t.saturating_add(ms(ROTATION_GRACE)))
+        let time_up = r.confirmed_ms.is_some_and(|t| now >= t.saturating_add(ms(ROTATION_GRACE)))
             || now >= r.since_ms.saturating_add(ms(ROTATION_ABANDON));
         let drained = client.defences.subscribed_ms.get(&r.recv_id).is_some_and(|t| now >= t + ms(DRAIN_WAIT));
         if !time_up || !drained {
