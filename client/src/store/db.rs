@@ -27,6 +27,15 @@ use super::keys::{KdfParams, MasterKey, SubKeys};
 pub const DB_DIR: &str = "db";
 /// Version byte in front of every sealed value.
 const VALUE_FORMAT_V1: u8 = 1;
+/// Version byte of a value sealed under the day's rolling key instead of the seal key.
+const VALUE_FORMAT_ROLLING: u8 = 2;
+
+/// Tables sealed under a rolling key of the day (see `epochs::ROLLING_LOG2`) rather than
+/// the master-derived seal key. sled keeps every overwritten version of a record in its
+/// files, and an old libsignal session state opens the messages sent after it; an old outbox
+/// entry holds a message's ciphertext. Once a day these tables are sealed again under the new
+/// day's key and the old key is destroyed, so their old versions die within a day.
+pub const ROLLING_TABLES: [Table; 3] = [Table::Sessions, Table::SenderKeys, Table::Outbox];
 
 /// A decrypted value; wiped from memory when dropped.
 pub type Plain = Zeroizing<Vec<u8>>;
@@ -266,6 +275,29 @@ impl EncryptedStore {
         ring.destroy_where(|b| super::epochs::bucket_end_ms(b) <= now)
     }
 
+    /// Once a day: seals the records of [`ROLLING_TABLES`] again under today's rolling key,
+    /// then destroys the older rolling keys, so the versions sled keeps of them die. Returns
+    /// how many keys were destroyed. Run on opening and on every tick.
+    pub fn roll(&mut self) -> Result<usize, StoreError> {
+        let now = self.clock.now_ms();
+        let stale = {
+            let ring = self.keyring.lock().map_err(|_| StoreError::Busy)?;
+            super::epochs::stale_rolling(&ring, now)
+        };
+        if stale.is_empty() {
+            return Ok(0);
+        }
+        let mut txn = self.txn();
+        for table in ROLLING_TABLES {
+            for (k, v) in txn.scan_table(table)? {
+                txn.put(table, &k, &v);
+            }
+        }
+        txn.commit()?;
+        let mut ring = self.keyring.lock().map_err(|_| StoreError::Busy)?;
+        ring.destroy_where(|b| stale.contains(&b))
+    }
+
     /// The buckets whose keys are alive (for tests and diagnostics: no key material).
     pub fn live_epochs(&self) -> Result<Vec<super::keyring::BucketId>, StoreError> {
         Ok(self.keyring.lock().map_err(|_| StoreError::Busy)?.buckets())
@@ -319,6 +351,12 @@ impl EncryptedStore {
     }
 
     fn seal_value(&self, sk: &[u8], value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        if sk.first().is_some_and(|t| ROLLING_TABLES.iter().any(|r| r.tag() == *t)) {
+            let mut ring = self.keyring.lock().map_err(|_| StoreError::Busy)?;
+            let bucket = super::epochs::rolling_bucket(self.clock.now_ms());
+            let body = super::epochs::seal_in(&mut ring, bucket, &rolling_aad(sk), value)?;
+            return Ok([&[VALUE_FORMAT_ROLLING][..], &body].concat());
+        }
         let aad = value_aad(sk);
         let body = self.keys.seal.seal(&aad, value)?;
         let mut out = Vec::with_capacity(1 + body.len());
@@ -330,7 +368,12 @@ impl EncryptedStore {
     fn open_value(&self, table: Table, sk: &[u8], sealed: &[u8]) -> Result<Plain, StoreError> {
         let tampered = || StoreError::Tampered { table };
         let (format, body) = sealed.split_first().ok_or_else(tampered)?;
-        if *format != VALUE_FORMAT_V1 {
+        if *format == VALUE_FORMAT_ROLLING && ROLLING_TABLES.contains(&table) {
+            let ring = self.keyring.lock().map_err(|_| StoreError::Busy)?;
+            // A missing key means a version older than the last roll: nothing live is one.
+            return super::epochs::open(&ring, &rolling_aad(sk), body)?.ok_or_else(tampered);
+        }
+        if *format != VALUE_FORMAT_V1 || ROLLING_TABLES.contains(&table) {
             return Err(tampered());
         }
         self.keys.seal.open(&value_aad(sk), body).ok_or_else(tampered)
@@ -411,6 +454,10 @@ fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
 /// sled (pinned at 0.34.7) reports a held lock only as this message.
 fn is_lock_error(e: &sled::Error) -> bool {
     matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
+}
+
+fn rolling_aad(sk: &[u8]) -> Vec<u8> {
+    [&[VALUE_FORMAT_ROLLING][..], sk].concat()
 }
 
 fn value_aad(sk: &[u8]) -> Vec<u8> {

@@ -56,6 +56,25 @@ pub fn bucket_end_ms(bucket: BucketId) -> u64 {
     index.saturating_add(1).checked_shl(u32::from(log2)).unwrap_or(u64::MAX).saturating_mul(1000)
 }
 
+/// Bucket length marking the *rolling* keys: not an expiry bucket but the key of one UTC day
+/// (the index), under which tables whose old versions must not linger are sealed (see
+/// [`ROLLING_TABLES`](super::db::ROLLING_TABLES)). Such a key never ends by itself; it is
+/// destroyed by [`stale_rolling`] once everything sealed under it was sealed again under the
+/// next day's key.
+pub const ROLLING_LOG2: u8 = u8::MAX;
+const DAY_MS: u64 = 24 * 3600 * 1000;
+
+/// Today's rolling bucket.
+pub fn rolling_bucket(now_ms: u64) -> BucketId {
+    (ROLLING_LOG2, now_ms / DAY_MS)
+}
+
+/// Rolling buckets older than today's, whose keys are due to go once their records moved.
+pub(crate) fn stale_rolling(ring: &Keyring, now_ms: u64) -> Vec<BucketId> {
+    let today = rolling_bucket(now_ms);
+    ring.buckets().into_iter().filter(|b| b.0 == ROLLING_LOG2 && *b < today).collect()
+}
+
 /// Seals `plaintext` under the key of the bucket for `expires_at_ms` (made if needed).
 pub(crate) fn seal(
     ring: &mut Keyring,
@@ -64,7 +83,16 @@ pub(crate) fn seal(
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<Vec<u8>, StoreError> {
-    let bucket = bucket_for(now_ms, expires_at_ms);
+    seal_in(ring, bucket_for(now_ms, expires_at_ms), aad, plaintext)
+}
+
+/// Seals `plaintext` under the key of `bucket` (made if needed).
+pub(crate) fn seal_in(
+    ring: &mut Keyring,
+    bucket: BucketId,
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, StoreError> {
     let key = SealKey::from_bytes(&ring.get_or_create(bucket)?.0);
     let mut out = header(bucket);
     out.extend_from_slice(&key.seal(&full_aad(bucket, aad), plaintext)?);

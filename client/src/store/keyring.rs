@@ -32,8 +32,8 @@ use super::keys::{KEY_LEN, KeyringKey, NONCE_LEN, TAG_LEN, random_bytes};
 /// File name of the keyring inside the profile directory.
 pub const KEYRING_FILE: &str = "keyring";
 /// Most epoch keys alive at once. [`super::epochs`] bounds the live buckets to 33 per bucket
-/// length and 13 lengths (429 keys) whatever the number of conversations, so this is never
-/// reached with a sane clock.
+/// length and 13 lengths (429 keys) whatever the number of conversations, plus two rolling
+/// day keys, so this is never reached with a sane clock.
 pub const KEYRING_CAPACITY: usize = 1024;
 /// One entry: bucket length as a power of two (1), bucket index (8), key (32).
 const ENTRY_LEN: usize = 1 + 8 + KEY_LEN;

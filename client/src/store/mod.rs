@@ -7,7 +7,9 @@
 //! - [`signal`]: libsignal's six store traits over one [`Txn`], with Sotto's policies
 //!   (one-time Kyber deletion, pinned identities, PQXDH + SPQR required).
 //! - [`keyring`] and [`epochs`]: epoch keys in a small file rewritten in place, and records
-//!   sealed under them until a moment, so expiry is cryptographic (sled keeps deleted bytes).
+//!   sealed under them until a moment, so expiry is cryptographic (sled keeps deleted bytes);
+//!   the ratchet tables ([`db::ROLLING_TABLES`]) are sealed under a key of the day, rolled
+//!   daily, so the old versions sled keeps of them die too.
 //! - `header`: the header file with the wrapped master key and the duress slot; [`wipe`]
 //!   destroys a profile (duress passphrase, `sotto panic`).
 //! - [`Clock`]: the clock expiry follows, which tests move forward.

@@ -160,9 +160,11 @@ pub fn with_prefix(txn: &Txn<'_>, prefix: &[u8]) -> Result<Vec<Message>, AppErro
     Ok(out)
 }
 
-/// Deletes every expired message and destroys the epoch keys nothing needs any more, if
-/// anything is due. Returns how many messages were deleted.
+/// Rolls the day's key of the ratchet states if a day has passed, deletes every expired
+/// message and destroys the epoch keys nothing needs any more, if anything is due. Returns how many messages were deleted.
 pub fn sweep(store: &mut EncryptedStore) -> Result<usize, AppError> {
+    // Ratchet states and the outbox move to today's key; yesterday's dies.
+    store.roll()?;
     if !store.expiry_due() {
         return Ok(0);
     }
