@@ -40,6 +40,7 @@ async fn a_forged_identity_key_stops_the_conversation() {
                 id: new_content_id(&mut rng),
                 seq: 99,
                 sent_at_ms: 1,
+                expire_seconds: 0,
                 body: Some(Body::Text(Text { text: "it's me, Bob, new phone".into() })),
             };
             let ct = ptxn

@@ -1,83 +1,17 @@
 //! What the network sees: a recording TCP proxy between the clients and the relay parses
 //! the TLS records in both directions. After each connection's TLS handshake and HTTP
 //! upgrade, every application-data record has one length per direction, whatever is
-//! sent: invites, a one-character text, a long text in any script, receipts of delivery.
+//! sent: invites, a one-character text, a long text in any script, receipts of delivery,
+//! and cover traffic.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use common::record_proxy::*;
 use common::*;
 use sotto_client::app::Notice;
-use sotto_proto::limits::CELL_SIZE;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-
-/// TLS record content type of application data.
-const APPLICATION_DATA: u8 = 23;
-/// A TLS 1.3 record's AEAD tag and inner content-type byte.
-const TLS13_OVERHEAD: usize = 16 + 1;
-/// At most this many records open a connection before its first cell: the TLS
-/// handshake's encrypted flight and the HTTP upgrade.
-const MAX_OPENING_RECORDS: usize = 6;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dir {
-    ToRelay,
-    ToClient,
-}
-
-type Log = Arc<Mutex<Vec<(usize, Dir, u8, usize)>>>;
-
-async fn recording_proxy(upstream_port: u16) -> (u16, Log) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let log: Log = Arc::default();
-    let l = log.clone();
-    tokio::spawn(async move {
-        let mut conn = 0;
-        while let Ok((client, _)) = listener.accept().await {
-            let relay = TcpStream::connect(("127.0.0.1", upstream_port)).await.unwrap();
-            let (cr, cw) = client.into_split();
-            let (rr, rw) = relay.into_split();
-            tokio::spawn(pipe(cr, rw, conn, Dir::ToRelay, l.clone()));
-            tokio::spawn(pipe(rr, cw, conn, Dir::ToClient, l.clone()));
-            conn += 1;
-        }
-    });
-    (port, log)
-}
-
-/// Copies bytes and logs every complete TLS record's type and length.
-async fn pipe(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    conn: usize,
-    dir: Dir,
-    log: Log,
-) {
-    let mut pending = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        if to.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
-        pending.extend_from_slice(&buf[..n]);
-        while pending.len() >= 5 {
-            let len = usize::from(u16::from_be_bytes([pending[3], pending[4]]));
-            if pending.len() < 5 + len {
-                break;
-            }
-            log.lock().unwrap().push((conn, dir, pending[0], len));
-            pending.drain(..5 + len);
-        }
-    }
-}
 
 #[tokio::test]
 async fn every_record_after_the_handshake_has_one_length_per_direction() {
@@ -97,33 +31,54 @@ async fn every_record_after_the_handshake_has_one_length_per_direction() {
             }
             let records = log.lock().unwrap().clone();
             drop(p);
+            let (up, down) = assert_one_length_per_direction(&records);
+            assert!(up + down >= 30, "only {} cells seen", up + down);
+            relay.stop().await;
+        })
+        .await;
+}
 
-            // A cell in a WebSocket binary frame (126-style length; masked towards the relay).
-            let want = |dir| match dir {
-                Dir::ToRelay => CELL_SIZE + 8 + TLS13_OVERHEAD,
-                Dir::ToClient => CELL_SIZE + 4 + TLS13_OVERHEAD,
-            };
-            let conns: std::collections::BTreeSet<usize> = records.iter().map(|r| r.0).collect();
-            let mut cells = 0;
-            for conn in conns {
-                for dir in [Dir::ToRelay, Dir::ToClient] {
-                    let lens: Vec<usize> = records
-                        .iter()
-                        .filter(|r| r.0 == conn && r.1 == dir && r.2 == APPLICATION_DATA)
-                        .map(|r| r.3)
-                        .collect();
-                    let Some(first_cell) = lens.iter().position(|&l| l == want(dir)) else {
-                        // A connection that never carried a cell carried nothing else either.
-                        assert!(lens.len() <= MAX_OPENING_RECORDS, "connection {conn} {dir:?}: {lens:?}");
-                        continue;
-                    };
-                    assert!(first_cell <= MAX_OPENING_RECORDS, "connection {conn} {dir:?}: {lens:?}");
-                    let after = &lens[first_cell..];
-                    assert!(after.iter().all(|&l| l == want(dir)), "connection {conn} {dir:?}: lengths {after:?}");
-                    cells += after.len();
-                }
+/// Cover cells (opt-in) leave in the same `Send` request and the same sealed envelope as real
+/// messages: on the wire they are records of the same length, and they are never shown.
+#[tokio::test]
+async fn cover_cells_are_the_same_size_on_the_wire_and_never_shown() {
+    tokio::task::LocalSet::new()
+        .run_until(async {
+            let relay = TestRelay::start().await;
+            let (port, log) = recording_proxy(relay.address.port).await;
+            let mut via_proxy = relay.address.clone();
+            via_proxy.port = port;
+            let tmp = tempfile::tempdir().unwrap();
+            let mut p = pair(&via_proxy, tmp.path()).await;
+            let before = assert_one_length_per_direction(&log.lock().unwrap().clone());
+
+            // The highest rate, ten a second on average, for three seconds; a real message
+            // goes out in the middle of it.
+            p.alice.start_cover(sotto_client::app::defences::cover::MAX_COVER_RATE).await.unwrap();
+            let mut shown = drain(&mut p.alice, Duration::from_millis(1500)).await;
+            p.alice.send_text("Bob", "hidden among cover").await.unwrap();
+            shown.extend(drain(&mut p.alice, Duration::from_millis(1500)).await);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+            while tokio::time::Instant::now() < deadline {
+                shown.extend(p.alice.poll(Duration::from_millis(100)).await.unwrap());
             }
-            assert!(cells >= 30, "only {cells} cells seen");
+            let sent = p.alice.cover_sent();
+            p.alice.stop_cover();
+            // Cover cells that were still on their way back are drained, acknowledged, dropped.
+            shown.extend(drain(&mut p.alice, Duration::from_millis(500)).await);
+            assert!(sent >= 10, "only {sent} cover cells in three seconds at ten a second");
+            assert!(!shown.iter().any(|n| matches!(n, Notice::Message { .. })), "cover shown: {shown:?}");
+            assert_eq!(p.alice.history("Bob").unwrap().len(), 1, "cover in the history");
+            let (n, _) = until(&mut p.bob, |n| matches!(n, Notice::Message { .. })).await;
+            assert_eq!(texts(&[n]), ["hidden among cover"]);
+
+            let records = log.lock().unwrap().clone();
+            let after = assert_one_length_per_direction(&records);
+            // Each cover cell: a send up, and its answer, the delivery back and the ack's
+            // answer down; all of them cells of the one length.
+            let sent = usize::try_from(sent).unwrap();
+            assert!(after.0 - before.0 >= 2 * sent, "up: {before:?} -> {after:?} for {sent} cover cells");
+            assert!(after.1 - before.1 >= 3 * sent, "down: {before:?} -> {after:?} for {sent} cover cells");
             relay.stop().await;
         })
         .await;

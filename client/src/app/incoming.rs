@@ -16,7 +16,7 @@ use super::error::AppError;
 use super::outgoing::{queue, random_seed, welcome};
 use super::profile;
 use super::records::{Contact, ContactId, Delivery, Direction, Message, OwnMailbox, PeerMailbox};
-use super::{Client, NO_SIG, address_of};
+use super::{Client, NO_SIG, address_of, defences};
 use crate::relay::Event;
 use crate::store::signal::ProtocolTxn;
 use crate::wire::content::{Body, Content, decode_content};
@@ -38,6 +38,10 @@ pub enum Notice {
     IdentityChanged { name: String },
     /// A relay could not be used right now.
     RelayTrouble(String),
+    /// The disappearing-message timer of a conversation changed (0: off).
+    TimerChanged { name: String, seconds: u32 },
+    /// A contact's receipt says this many messages arrived.
+    Delivered { name: String, count: usize },
 }
 
 impl Client {
@@ -146,7 +150,9 @@ impl Client {
                 let mut txn = ptxn.txn()?;
                 let key = profile::message_key(&txn, &contact.id, contact.next_local);
                 contact.next_local += 1;
-                profile::put_message(&mut txn, &key, &msg)?;
+                let expires = defences::expiry::received_expiry(&txn, &contact, content.expire_seconds)?;
+                defences::expiry::put_until(&mut txn, &key, &msg, expires)?;
+                defences::receipts::on_received(&mut txn, &contact, &content.id)?;
                 notices.push(Notice::Message {
                     from: contact.name.clone(),
                     text: t.text,
@@ -161,10 +167,18 @@ impl Client {
                     profile::put_own_mailbox(&mut txn, &own)?;
                 }
                 contact.their_name = w.profile_name.clone();
-                notices.push(Notice::Ready { name: contact.name.clone() });
+                // The answer to a mailbox rotation is no news to the user.
+                if !defences::rotation::on_welcome(&mut txn, &contact, &mailbox.recv_id)? {
+                    notices.push(Notice::Ready { name: contact.name.clone() });
+                }
             }
             Some(Body::ProfileName(p)) => contact.their_name = p.name,
-            // Groups, files, receipts, rotation and timers arrive with later features;
+            Some(Body::Timer(t)) => {
+                notices.extend(defences::expiry::on_timer(&mut *ptxn.txn()?, &contact, &t, content.sent_at_ms)?);
+            }
+            Some(Body::Receipt(r)) => notices.extend(defences::receipts::on_receipt(&mut *ptxn.txn()?, &contact, &r)?),
+            Some(Body::Rotation(r)) => notices.extend(defences::rotation::on_rotation(&ptxn, &mut contact, &r).await?),
+            // Groups and files arrive with later features;
             // until then they are consumed (the ratchet moved) and not shown.
             _ => {}
         }

@@ -11,6 +11,7 @@
 //! All libsignal work runs on one thread (its stores are `?Send`): run a [`Client`] on a
 //! current-thread runtime or inside a `LocalSet`.
 
+pub mod defences;
 pub mod error;
 mod incoming;
 mod invite_blob;
@@ -52,6 +53,8 @@ pub struct Client {
     pool: RelayPool,
     /// Relays that dropped, and when to try them again.
     reconnect: HashMap<String, Instant>,
+    /// Timers, receipts, rotation and cover traffic (see [`defences`]).
+    defences: defences::Runtime,
 }
 
 impl Client {
@@ -67,12 +70,21 @@ impl Client {
             profile: Profile::create(dir, passphrase, relay, params)?,
             pool: RelayPool::new(options),
             reconnect: HashMap::new(),
+            defences: defences::Runtime::default(),
         })
     }
 
     /// Opens the profile in `dir`.
     pub fn open(dir: &Path, passphrase: &[u8], options: ConnectOptions) -> Result<Self, AppError> {
-        Ok(Self { profile: Profile::open(dir, passphrase)?, pool: RelayPool::new(options), reconnect: HashMap::new() })
+        let mut client = Self {
+            profile: Profile::open(dir, passphrase)?,
+            pool: RelayPool::new(options),
+            reconnect: HashMap::new(),
+            defences: defences::Runtime::default(),
+        };
+        // What expired while the profile was closed goes before anything else is read.
+        client.expire_now()?;
+        Ok(client)
     }
 
     /// Sets the name this profile suggests to people it invites.
@@ -140,6 +152,7 @@ impl Client {
             }
         }
         self.owner_request(&m.relay, &owner, Request::Subscribe { recv_id, signature: NO_SIG }).await?;
+        self.defences.subscribed_ms.insert(m.recv_id, self.profile.store.clock().now_ms());
         Ok(())
     }
 
@@ -168,8 +181,10 @@ impl Client {
     /// acknowledged; what the user should see is returned.
     pub async fn poll(&mut self, wait: Duration) -> Result<Vec<Notice>, AppError> {
         let mut notices = self.reconnect_due().await;
+        notices.extend(self.tick_if_due().await);
         let now = Instant::now();
         let next_due = self.reconnect.values().min().map_or(wait, |t| t.saturating_duration_since(now));
+        let next_due = self.until_cover().map_or(next_due, |c| next_due.min(c));
         let event = match tokio::time::timeout(wait.min(next_due), self.pool.next_event()).await {
             Ok(Some(e)) => e,
             Ok(None) | Err(_) => return Ok(notices),

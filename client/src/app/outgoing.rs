@@ -171,6 +171,12 @@ impl Client {
     /// relay stored it; if the relay cannot be reached the message stays queued and
     /// [`AppError::Queued`] says so.
     pub async fn send_text(&mut self, name: &str, text: &str) -> Result<(), AppError> {
+        self.send_text_expiring(name, text, None).await
+    }
+
+    /// [`Self::send_text`] for a message that disappears from both sides after `expire`
+    /// seconds (`None`: the conversation's timer).
+    pub async fn send_text_expiring(&mut self, name: &str, text: &str, expire: Option<u32>) -> Result<(), AppError> {
         let max = content::MAX_TEXT_BYTES;
         if text.len() > max {
             return Err(AppError::TooLong(text.len(), max));
@@ -188,7 +194,9 @@ impl Client {
         }
         let seq = contact.next_seq;
         contact.next_seq += 1;
-        let body = content_of(seq, Body::Text(Text { text: text.to_string() }));
+        let mut body = content_of(seq, Body::Text(Text { text: text.to_string() }));
+        let lifetime = super::defences::expiry::lifetime(&*ptxn.txn()?, &contact, expire)?;
+        body.expire_seconds = lifetime;
         let local = contact.next_local;
         contact.next_local += 1;
         let message = Message {
@@ -201,7 +209,9 @@ impl Client {
         let message_key = {
             let mut txn = ptxn.txn()?;
             let key = profile::message_key(&txn, &contact.id, local);
-            profile::put_message(&mut txn, &key, &message)?;
+            let expires = (lifetime > 0).then(|| txn.now_ms().saturating_add(u64::from(lifetime) * 1000));
+            super::defences::expiry::put_until(&mut txn, &key, &message, expires)?;
+            super::defences::receipts::on_sent(&mut txn, &contact, &body.id, local)?;
             profile::put_contact(&mut txn, &contact)?;
             key
         };
@@ -240,8 +250,10 @@ impl Client {
             };
             let mut txn = self.profile.store.txn();
             txn.remove(crate::store::Table::Outbox, &id);
+            // A receipt may have come first (after a resend); "delivered" stays.
             if !out.message_key.is_empty()
                 && let Some(mut m) = profile::message(&txn, &out.message_key)?
+                && m.delivery != Delivery::Delivered
             {
                 m.delivery = delivery;
                 profile::put_message(&mut txn, &out.message_key, &m)?;
@@ -255,7 +267,7 @@ impl Client {
         Ok(report)
     }
 
-    async fn send_envelope(&mut self, out: &Outgoing) -> Result<(), AppError> {
+    pub(super) async fn send_envelope(&mut self, out: &Outgoing) -> Result<(), AppError> {
         let envelope =
             Envelope::from_slice(&out.envelope).map_err(|_| crate::store::StoreError::CorruptRecord("outbox"))?;
         let link = match self.pool.link(&out.relay).await {
@@ -347,13 +359,19 @@ pub(super) async fn queue(
     id[..8].copy_from_slice(&now_ms().to_be_bytes());
     rand::rng().fill_bytes(&mut id[8..]);
     let mut txn = ptxn.txn()?;
-    profile::put_outgoing(&mut txn, &id, &out)?;
+    if body.expire_seconds > 0 {
+        // Its ciphertext must die with the message: old ratchet states linger in sled.
+        let at = txn.now_ms().saturating_add(u64::from(body.expire_seconds) * 1000);
+        super::defences::expiry::put_outgoing_until(&mut txn, &id, &out, at)?;
+    } else {
+        profile::put_outgoing(&mut txn, &id, &out)?;
+    }
     Ok(())
 }
 
 /// A content with a fresh id, stamped now.
 pub(super) fn content_of(seq: u64, body: Body) -> Content {
-    Content { id: new_content_id(&mut rand::rng()), seq, sent_at_ms: now_ms(), body: Some(body) }
+    Content { id: new_content_id(&mut rand::rng()), seq, sent_at_ms: now_ms(), expire_seconds: 0, body: Some(body) }
 }
 
 /// The answer to a greeting: the key this profile will sign its sends with.

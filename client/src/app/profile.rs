@@ -34,9 +34,17 @@ impl Profile {
         Ok(Self { store })
     }
 
-    /// Opens the profile in `dir`.
+    /// Opens the profile in `dir`. The duress passphrase opens a new, empty profile in its
+    /// place, set up as `init` would set it up on the same relay.
     pub fn open(dir: &Path, passphrase: &[u8]) -> Result<Self, AppError> {
-        Ok(Self { store: EncryptedStore::open(dir, passphrase)? })
+        let mut store = EncryptedStore::open(dir, passphrase)?;
+        if let Some(relay) = store.take_fresh_after_duress() {
+            let mut txn = store.txn();
+            generate_identity(&mut txn, &mut rand::rng())?;
+            put_settings(&mut txn, &Settings { relay: relay.to_string(), name: String::new() })?;
+            txn.commit()?;
+        }
+        Ok(Self { store })
     }
 }
 
@@ -148,28 +156,22 @@ pub fn message_key(txn: &Txn<'_>, contact: &ContactId, local: u64) -> Vec<u8> {
     k
 }
 
+/// Writes a message; a new one disappears after its conversation's timer (sealed under an
+/// epoch key, see `defences::expiry`), an existing one keeps its expiry.
 pub fn put_message(txn: &mut Txn<'_>, key: &[u8], m: &Message) -> Result<(), AppError> {
-    txn.put(Table::Messages, key, &records::encode(m)?);
-    Ok(())
+    super::defences::expiry::put(txn, key, m)
 }
 
+/// Reads a message; `None` if absent or expired.
 pub fn message(txn: &Txn<'_>, key: &[u8]) -> Result<Option<Message>, AppError> {
-    match txn.get(Table::Messages, key)? {
-        Some(raw) => Ok(Some(records::decode(&raw)?)),
-        None => Ok(None),
-    }
+    super::defences::expiry::get(txn, key)
 }
 
 /// A contact's messages, in the order they were sent (the sender's clock, then its
 /// sequence number), so envelopes that arrived out of order still read in order.
 pub fn history(txn: &Txn<'_>, contact: &ContactId) -> Result<Vec<Message>, AppError> {
     let prefix = txn.index_key(Table::Messages, contact);
-    let mut out: Vec<Message> = txn
-        .scan_table(Table::Messages)?
-        .iter()
-        .filter(|(k, _)| k.starts_with(&prefix))
-        .map(|(_, v)| records::decode(v))
-        .collect::<Result<_, _>>()?;
+    let mut out = super::defences::expiry::with_prefix(txn, &prefix)?;
     out.sort_by_key(|m| (m.sent_at_ms, m.direction == records::Direction::In, m.seq));
     Ok(out)
 }
@@ -220,13 +222,15 @@ pub fn put_outgoing(txn: &mut Txn<'_>, id: &[u8; 16], o: &Outgoing) -> Result<()
     Ok(())
 }
 
+/// Everything in the outbox, oldest first. An entry carrying a disappearing message whose
+/// time ran out before it could leave is not sent (and is deleted by the expiry sweep).
 pub fn outbox(txn: &Txn<'_>) -> Result<Vec<([u8; 16], Outgoing)>, AppError> {
-    txn.scan_table(Table::Outbox)?
-        .iter()
-        .map(|(k, v)| {
-            let id: [u8; 16] =
-                k.as_slice().try_into().map_err(|_| crate::store::StoreError::CorruptRecord("outbox"))?;
-            Ok((id, records::decode(v)?))
-        })
-        .collect()
+    let mut out = Vec::new();
+    for (k, v) in txn.scan_table(Table::Outbox)? {
+        let id: [u8; 16] = k.as_slice().try_into().map_err(|_| crate::store::StoreError::CorruptRecord("outbox"))?;
+        if let Some(o) = super::defences::expiry::open_outgoing(txn, &id, &v)? {
+            out.push((id, o));
+        }
+    }
+    Ok(out)
 }

@@ -97,6 +97,8 @@ pub enum Delivery {
     Failed,
     /// A received message.
     Received,
+    /// The recipient's receipt says it arrived.
+    Delivered,
 }
 
 /// One message in a conversation.

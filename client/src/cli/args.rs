@@ -63,6 +63,9 @@ pub enum Command {
         name: String,
         /// The message.
         text: String,
+        /// Make this message disappear from both sides after this long (e.g. 1h, 2d).
+        #[arg(long)]
+        expire: Option<String>,
     },
     /// Print messages as they arrive.
     Listen {
@@ -75,6 +78,10 @@ pub enum Command {
         /// One JSON object per line instead of text.
         #[arg(long)]
         json: bool,
+        /// Send dummy cells to a mailbox of your own at random (Poisson) times, RATE a minute
+        /// on average, so real messages hide among them on the network.
+        #[arg(long, value_name = "RATE")]
+        cover: Option<f64>,
     },
     /// List contacts, one per line, name first.
     Contacts,
@@ -96,6 +103,18 @@ pub enum Command {
     },
     /// Start a local relay and two throw-away profiles, and show them talking.
     Demo,
+    /// Show or set how long messages with a contact live (both sides): 1h, 2d, off.
+    Timer(super::defences::TimerArgs),
+    /// Settings of this profile.
+    #[command(subcommand)]
+    Settings(super::defences::SettingsCommand),
+    /// Move conversations to fresh mailboxes now (this happens weekly anyway).
+    Rotate(super::defences::RotateArgs),
+    /// A duress passphrase that destroys this profile when used to unlock it.
+    #[command(subcommand)]
+    Duress(super::defences::DuressCommand),
+    /// Destroy this profile at once (no passphrase needed).
+    Panic,
 }
 
 impl Cli {

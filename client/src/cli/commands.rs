@@ -46,6 +46,8 @@ pub async fn init(dir: &Path, relay: &RelayAddress, name: Option<&str>, options:
 /// Runs one command on an open profile. `init` and `demo` never come here.
 pub async fn execute(h: &std::rc::Rc<Holder>, command: &super::Command, out: &dyn Out) -> u8 {
     use super::Command as C;
+    // Whatever the command, what has expired goes first.
+    let _ = h.client.lock().await.expire_now();
     match command {
         C::Invite { name, relay, no_qr, full } => {
             let mut c = h.client.lock().await;
@@ -77,9 +79,16 @@ pub async fn execute(h: &std::rc::Rc<Holder>, command: &super::Command, out: &dy
                 Err(e) => fail(out, &e),
             }
         }
-        C::Send { name, text: body } => {
+        C::Send { name, text: body, expire } => {
+            let expire = match expire.as_deref().map(super::defences::parse_duration).transpose() {
+                Ok(e) => e.filter(|s| *s > 0),
+                Err(e) => {
+                    out.err(&e);
+                    return 2;
+                }
+            };
             let mut c = h.client.lock().await;
-            match c.send_text(name, body).await {
+            match c.send_text_expiring(name, body, expire).await {
                 Ok(()) => {
                     out.err(text::sent());
                     0
@@ -87,7 +96,24 @@ pub async fn execute(h: &std::rc::Rc<Holder>, command: &super::Command, out: &dy
                 Err(e) => fail(out, &e),
             }
         }
-        C::Listen { once, timeout, json } => listen(h, *once, *timeout, *json, out).await,
+        C::Listen { once, timeout, json, cover } => {
+            if let Some(rate) = cover {
+                let mut c = h.client.lock().await;
+                match c.start_cover(*rate).await {
+                    Ok(()) => out.err(&text::cover_started(*rate)),
+                    Err(e) => return fail(out, &e),
+                }
+            }
+            let code = listen(h, *once, *timeout, *json, out).await;
+            if cover.is_some() {
+                h.client.lock().await.stop_cover();
+            }
+            code
+        }
+        C::Timer(a) => super::defences::timer(h, a, out).await,
+        C::Settings(s) => super::defences::settings(h, s, out).await,
+        C::Rotate(a) => super::defences::rotate(h, a, out).await,
+        C::Panic => super::defences::panic_in_holder(h, out).await,
         C::Contacts => {
             let mut c = h.client.lock().await;
             // Deliver anything still queued while we are here, quietly.
@@ -157,7 +183,7 @@ pub async fn execute(h: &std::rc::Rc<Holder>, command: &super::Command, out: &dy
                 Err(e) => fail(out, &e),
             }
         }
-        C::Init { .. } | C::Demo => 2,
+        C::Init { .. } | C::Demo | C::Duress(_) => 2,
     }
 }
 
@@ -223,6 +249,10 @@ pub fn show(notice: &Notice, json: bool, out: &dyn Out) {
         Notice::Dropped { reason } => out.err(&text::dropped(reason)),
         Notice::IdentityChanged { name } => out.err(&text::identity_changed(name)),
         Notice::RelayTrouble(reason) => out.err(&text::relay_trouble(reason)),
+        Notice::TimerChanged { name, seconds } => {
+            out.err(&text::timer_changed(name, &super::defences::show_duration(*seconds)));
+        }
+        Notice::Delivered { name, count } => out.err(&text::delivered(name, *count)),
         _ => {}
     }
 }

@@ -89,7 +89,7 @@ async fn run_forwarded(h: &Rc<Holder>, args: &[String], output: Output) -> u8 {
             return 2;
         }
     };
-    if matches!(cli.command, Command::Init { .. } | Command::Demo) {
+    if matches!(cli.command, Command::Init { .. } | Command::Demo | Command::Duress(_)) {
         out.err("error: this command cannot run while another sotto process uses the profile");
         return 1;
     }

@@ -175,6 +175,7 @@ pub fn history_line(name: &str, m: &Message) -> String {
     let state = match m.delivery {
         Delivery::Queued => " [queued]",
         Delivery::Failed => " [failed]",
+        Delivery::Delivered => " [delivered]",
         Delivery::Stored | Delivery::Received => "",
     };
     format!("{} {who}: {}{state}", format_time(m.sent_at_ms), m.text)

@@ -9,6 +9,7 @@
 
 mod args;
 mod commands;
+mod defences;
 mod demo;
 mod forward;
 mod holder;
@@ -94,6 +95,8 @@ async fn run(cli: Cli) -> u8 {
     match &cli.command {
         Command::Init { relay, name } => commands::init(&dir, relay, name.as_deref(), options, &Terminal).await,
         Command::Demo => demo::run(&Terminal).await,
+        Command::Panic => defences::panic(&dir, &Terminal).await,
+        Command::Duress(d) => defences::duress(&dir, d, options, &Terminal).await,
         _ => holder::run_on_profile(&dir, options, &cli, std::env::args().skip(1).collect()).await,
     }
 }

@@ -75,3 +75,56 @@ pub fn accepted_identity(name: &str) -> String {
 pub fn no_contacts() -> &'static str {
     "No contacts yet. Make an invite with `sotto invite`, or accept one with `sotto accept LINK --name NAME`."
 }
+
+pub const DURESS_PROMPT: &str = "Choose a duress passphrase (unlocking with it destroys this profile): ";
+pub const PASSPHRASES_DIFFER_DURESS: &str = "The two duress passphrases differ; nothing was changed.";
+pub const DURESS_NEEDS_PROFILE: &str = "Another sotto is using this profile; stop it first (the duress passphrase is set only by the process that opens the profile).";
+pub const DURESS_SET: &str =
+    "Duress passphrase set. Unlocking with it destroys this profile and opens an empty one in its place.";
+pub const DURESS_CLEARED: &str = "Duress passphrase removed.";
+pub const WIPED: &str = "The profile was destroyed: nothing in it can be decrypted any more, with any passphrase.";
+pub const NOTHING_TO_WIPE: &str = "There was no profile here; nothing was destroyed.";
+
+pub fn bad_duration(s: &str) -> String {
+    format!("\"{s}\" is not a duration: write it like 30s, 10m, 1h, 2d or 1w (at most a year), or off.")
+}
+
+pub fn timer_set(name: &str, duration: &str) -> String {
+    if duration == "off" {
+        format!("Messages with \"{name}\" no longer disappear (they were told).")
+    } else {
+        format!("Messages with \"{name}\" now disappear after {duration}, on both sides.")
+    }
+}
+
+pub fn timer_changed(name: &str, duration: &str) -> String {
+    if duration == "off" {
+        format!("* \"{name}\" turned disappearing messages off.")
+    } else {
+        format!("* \"{name}\" set messages to disappear after {duration}.")
+    }
+}
+
+pub fn delivered(name: &str, count: usize) -> String {
+    format!("* \"{name}\" received {count} of your messages.")
+}
+
+pub fn on_or_off(s: &str) -> String {
+    format!("\"{s}\": write on or off.")
+}
+
+pub fn receipts(on: bool) -> &'static str {
+    if on {
+        "Delivery receipts on: your contacts will learn, after a random delay, which of their messages arrived."
+    } else {
+        "Delivery receipts off."
+    }
+}
+
+pub fn rotated(n: usize) -> String {
+    format!("{n} conversation(s) moved to fresh mailboxes; the old ones are deleted once drained.")
+}
+
+pub fn cover_started(rate: f64) -> String {
+    format!("Cover traffic on: about {rate} dummy cells a minute.")
+}

@@ -11,18 +11,31 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
 
+use super::clock::Clock;
 use super::error::StoreError;
-use super::header::{self, Header};
-use super::keys::{KdfParams, MasterKey, SubKeys, random_salt};
+use super::header::{self, Header, Unlocked};
+use super::keyring::Keyring;
+use super::keys::{KdfParams, MasterKey, SubKeys};
 
 /// Sub-directory of the profile holding the sled database.
 pub const DB_DIR: &str = "db";
 /// Version byte in front of every sealed value.
 const VALUE_FORMAT_V1: u8 = 1;
+/// Version byte of a value sealed under the day's rolling key instead of the seal key.
+const VALUE_FORMAT_ROLLING: u8 = 2;
+
+/// Tables sealed under a rolling key of the day (see `epochs::ROLLING_LOG2`) rather than
+/// the master-derived seal key. sled keeps every overwritten version of a record in its
+/// files, and an old libsignal session state opens the messages sent after it; an old outbox
+/// entry holds a message's ciphertext. Once a day these tables are sealed again under the new
+/// day's key and the old key is destroyed, so their old versions die within a day.
+pub const ROLLING_TABLES: [Table; 3] = [Table::Sessions, Table::SenderKeys, Table::Outbox];
 
 /// A decrypted value; wiped from memory when dropped.
 pub type Plain = Zeroizing<Vec<u8>>;
@@ -100,6 +113,13 @@ pub struct EncryptedStore {
     master: MasterKey,
     keys: SubKeys,
     params: KdfParams,
+    /// Epoch keys for records sealed until a moment (see `epochs`).
+    keyring: Mutex<Keyring>,
+    clock: Clock,
+    /// Earliest moment something sealed until a moment may be due for deletion (0: unknown).
+    next_expiry_ms: AtomicU64,
+    /// Set when a duress passphrase opened this store: the relay the empty profile uses.
+    fresh_after_duress: Option<Zeroizing<String>>,
 }
 
 impl EncryptedStore {
@@ -114,35 +134,173 @@ impl EncryptedStore {
             return Err(StoreError::AlreadyExists(dir.to_path_buf()));
         }
         let master = MasterKey::generate()?;
-        let hdr = Header::seal(&master, passphrase, params, random_salt()?)?;
+        let hdr = Header::seal(&master, passphrase, params)?;
         // Header first: a crash before the database exists leaves a profile that opens empty,
         // never a database whose key is lost.
-        header::write(dir, &hdr)?;
-        Self::finish_open(dir, master, params)
+        header::write_new(dir, &hdr)?;
+        let keyring = Keyring::create(dir, master.derive_keyring_key()?)?;
+        Self::finish_open(dir, master, params, keyring)
     }
 
     /// Opens the profile in `dir`. A wrong passphrase gives [`StoreError::WrongPassphrase`]
     /// without the database having been opened, so nothing on disk changes.
+    ///
+    /// The duress passphrase destroys the profile (see `wipe`) and returns a new, empty store
+    /// protected by the duress passphrase; [`EncryptedStore::take_fresh_after_duress`] then
+    /// says which relay the empty profile should name, so that it looks like a fresh one.
     pub fn open(dir: impl AsRef<Path>, passphrase: &[u8]) -> Result<EncryptedStore, StoreError> {
         let dir = dir.as_ref();
+        if let Some((master, params)) = header::unlock_v1(dir, passphrase)? {
+            // A format 1 header: rewritten in place as format 2 (no duress passphrase yet).
+            let hdr = Header::seal(&master, passphrase, params)?;
+            header::write_in_place(dir, &hdr)?;
+            let keyring = Keyring::open(dir, master.derive_keyring_key()?)?;
+            return Self::finish_open(dir, master, params, keyring);
+        }
         let hdr = header::read(dir)?;
-        let master = hdr.unwrap_master(passphrase)?;
-        Self::finish_open(dir, master, hdr.params)
+        match hdr.unlock(passphrase)? {
+            Unlocked::Master(master) => {
+                let keyring = Keyring::open(dir, master.derive_keyring_key()?)?;
+                Self::finish_open(dir, master, hdr.params, keyring)
+            }
+            Unlocked::Duress(relay) => {
+                super::wipe::wipe_profile(dir)?;
+                let mut fresh = Self::create(dir, passphrase, hdr.params)?;
+                fresh.fresh_after_duress = Some(relay);
+                Ok(fresh)
+            }
+        }
     }
 
-    fn finish_open(dir: &Path, master: MasterKey, params: KdfParams) -> Result<EncryptedStore, StoreError> {
+    fn finish_open(
+        dir: &Path,
+        master: MasterKey,
+        params: KdfParams,
+        keyring: Keyring,
+    ) -> Result<EncryptedStore, StoreError> {
         let keys = master.derive_subkeys()?;
         let db = open_sled(dir)?;
-        Ok(EncryptedStore { dir: dir.to_path_buf(), db, master, keys, params })
+        Ok(EncryptedStore {
+            dir: dir.to_path_buf(),
+            db,
+            master,
+            keys,
+            params,
+            keyring: Mutex::new(keyring),
+            clock: Clock::default(),
+            next_expiry_ms: AtomicU64::new(0),
+            fresh_after_duress: None,
+        })
+    }
+
+    /// After a duress unlock: the relay the new, empty profile should use (once).
+    pub fn take_fresh_after_duress(&mut self) -> Option<Zeroizing<String>> {
+        self.fresh_after_duress.take()
     }
 
     /// Re-wraps the master key under a new passphrase (and parameters). The database is not
-    /// touched; the old header is replaced atomically.
+    /// touched; the header is rewritten in place, so the old wrapped key is overwritten.
     pub fn change_passphrase(&mut self, new_passphrase: &[u8], params: KdfParams) -> Result<(), StoreError> {
-        let hdr = Header::seal(&self.master, new_passphrase, params, random_salt()?)?;
-        header::write(&self.dir, &hdr)?;
+        let mut hdr = header::read(&self.dir)?;
+        hdr.rewrap(&self.master, new_passphrase, params)?;
+        header::write_in_place(&self.dir, &hdr)?;
         self.params = params;
         Ok(())
+    }
+
+    /// Sets a duress passphrase: unlocking with it destroys this profile and opens an empty
+    /// one on `relay`. It must differ from the passphrase.
+    pub fn set_duress(&mut self, duress_passphrase: &[u8], relay: &str) -> Result<(), StoreError> {
+        let mut hdr = header::read(&self.dir)?;
+        if matches!(hdr.unlock(duress_passphrase), Ok(Unlocked::Master(_))) {
+            return Err(StoreError::DuressIsPassphrase);
+        }
+        hdr.set_duress(duress_passphrase, relay)?;
+        header::write_in_place(&self.dir, &hdr)
+    }
+
+    /// Forgets the duress passphrase.
+    pub fn clear_duress(&mut self) -> Result<(), StoreError> {
+        let mut hdr = header::read(&self.dir)?;
+        hdr.clear_duress()?;
+        header::write_in_place(&self.dir, &hdr)
+    }
+
+    /// Destroys this profile at once (`sotto panic`): keys overwritten in place, files removed.
+    pub fn wipe(self) -> Result<(), StoreError> {
+        let dir = self.dir.clone();
+        drop(self);
+        super::wipe::wipe_profile(&dir)
+    }
+
+    /// The clock that decides expiry. Tests move it forward.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Seals `plaintext` so that it cannot be opened once `expires_at_ms` has passed and the
+    /// keys were swept (see `epochs`). `aad` binds it to its place.
+    pub fn seal_until(&self, expires_at_ms: u64, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let mut ring = self.keyring.lock().map_err(|_| StoreError::Busy)?;
+        let blob = super::epochs::seal(&mut ring, self.clock.now_ms(), expires_at_ms, aad, plaintext)?;
+        self.next_expiry_ms.fetch_min(expires_at_ms, Ordering::Relaxed);
+        Ok(blob)
+    }
+
+    /// Whether something sealed until a moment may have expired by now (a sweep is due).
+    pub fn expiry_due(&self) -> bool {
+        self.next_expiry_ms.load(Ordering::Relaxed) <= self.clock.now_ms()
+    }
+
+    /// Records when the next sweep is due: the earliest of `next_record_ms` (the earliest
+    /// expiry of a record still stored) and the end of the earliest live epoch bucket.
+    pub fn set_next_expiry(&self, next_record_ms: u64) -> Result<(), StoreError> {
+        let ring = self.keyring.lock().map_err(|_| StoreError::Busy)?;
+        let next_key = ring.buckets().into_iter().map(super::epochs::bucket_end_ms).min().unwrap_or(u64::MAX);
+        self.next_expiry_ms.store(next_record_ms.min(next_key), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Opens what [`Self::seal_until`] sealed; `Ok(None)` once its key is destroyed.
+    pub fn open_until(&self, aad: &[u8], blob: &[u8]) -> Result<Option<Plain>, StoreError> {
+        let ring = self.keyring.lock().map_err(|_| StoreError::Busy)?;
+        super::epochs::open(&ring, aad, blob)
+    }
+
+    /// Destroys every epoch key whose bucket has ended by this store's clock; returns how
+    /// many. Records sealed under them can never be opened again.
+    pub fn destroy_expired_keys(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now_ms();
+        let mut ring = self.keyring.lock().map_err(|_| StoreError::Busy)?;
+        ring.destroy_where(|b| super::epochs::bucket_end_ms(b) <= now)
+    }
+
+    /// Once a day: seals the records of [`ROLLING_TABLES`] again under today's rolling key,
+    /// then destroys the older rolling keys, so the versions sled keeps of them die. Returns
+    /// how many keys were destroyed. Run on opening and on every tick.
+    pub fn roll(&mut self) -> Result<usize, StoreError> {
+        let now = self.clock.now_ms();
+        let stale = {
+            let ring = self.keyring.lock().map_err(|_| StoreError::Busy)?;
+            super::epochs::stale_rolling(&ring, now)
+        };
+        if stale.is_empty() {
+            return Ok(0);
+        }
+        let mut txn = self.txn();
+        for table in ROLLING_TABLES {
+            for (k, v) in txn.scan_table(table)? {
+                txn.put(table, &k, &v);
+            }
+        }
+        txn.commit()?;
+        let mut ring = self.keyring.lock().map_err(|_| StoreError::Busy)?;
+        ring.destroy_where(|b| stale.contains(&b))
+    }
+
+    /// The buckets whose keys are alive (for tests and diagnostics: no key material).
+    pub fn live_epochs(&self) -> Result<Vec<super::keyring::BucketId>, StoreError> {
+        Ok(self.keyring.lock().map_err(|_| StoreError::Busy)?.buckets())
     }
 
     /// The profile directory.
@@ -193,6 +351,12 @@ impl EncryptedStore {
     }
 
     fn seal_value(&self, sk: &[u8], value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        if sk.first().is_some_and(|t| ROLLING_TABLES.iter().any(|r| r.tag() == *t)) {
+            let mut ring = self.keyring.lock().map_err(|_| StoreError::Busy)?;
+            let bucket = super::epochs::rolling_bucket(self.clock.now_ms());
+            let body = super::epochs::seal_in(&mut ring, bucket, &rolling_aad(sk), value)?;
+            return Ok([&[VALUE_FORMAT_ROLLING][..], &body].concat());
+        }
         let aad = value_aad(sk);
         let body = self.keys.seal.seal(&aad, value)?;
         let mut out = Vec::with_capacity(1 + body.len());
@@ -204,7 +368,12 @@ impl EncryptedStore {
     fn open_value(&self, table: Table, sk: &[u8], sealed: &[u8]) -> Result<Plain, StoreError> {
         let tampered = || StoreError::Tampered { table };
         let (format, body) = sealed.split_first().ok_or_else(tampered)?;
-        if *format != VALUE_FORMAT_V1 {
+        if *format == VALUE_FORMAT_ROLLING && ROLLING_TABLES.contains(&table) {
+            let ring = self.keyring.lock().map_err(|_| StoreError::Busy)?;
+            // A missing key means a version older than the last roll: nothing live is one.
+            return super::epochs::open(&ring, &rolling_aad(sk), body)?.ok_or_else(tampered);
+        }
+        if *format != VALUE_FORMAT_V1 || ROLLING_TABLES.contains(&table) {
             return Err(tampered());
         }
         self.keys.seal.open(&value_aad(sk), body).ok_or_else(tampered)
@@ -213,6 +382,37 @@ impl EncryptedStore {
     #[cfg(test)]
     pub(crate) fn raw_db(&self) -> &sled::Db {
         &self.db
+    }
+
+    /// Opens a sealed value read from the raw files, as `get` would.
+    #[cfg(test)]
+    pub(crate) fn open_raw_for_tests(&self, table: Table, key: &[u8], sealed: &[u8]) -> Result<Plain, StoreError> {
+        self.open_value(table, &stored_key(table, key), sealed)
+    }
+
+    /// The buckets held by each of the keyring file's two copies, read from disk.
+    #[cfg(test)]
+    pub(crate) fn keyring_copies_for_tests(&self) -> Vec<Option<Vec<super::keyring::BucketId>>> {
+        match self.master.derive_keyring_key() {
+            Ok(key) => super::keyring::copies_for_tests(&self.dir, &key),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Every symmetric key this open profile holds: master, seal, keyring, and live epoch keys.
+    #[cfg(test)]
+    pub(crate) fn all_keys_for_tests(&self) -> Vec<[u8; 32]> {
+        let mut keys = vec![*self.master.expose_for_tests(), *self.keys.seal.expose_for_tests()];
+        if let Ok(k) = self.master.derive_keyring_key() {
+            keys.push(*k.expose_for_tests());
+        }
+        keys.extend(self.epoch_keys_for_tests().into_iter().map(|(_, k)| k));
+        keys
+    }
+
+    #[cfg(test)]
+    pub(crate) fn epoch_keys_for_tests(&self) -> Vec<(super::keyring::BucketId, [u8; 32])> {
+        self.keyring.lock().map(|r| r.keys_for_tests()).unwrap_or_default()
     }
 
     #[cfg(test)]
@@ -254,6 +454,10 @@ fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
 /// sled (pinned at 0.34.7) reports a held lock only as this message.
 fn is_lock_error(e: &sled::Error) -> bool {
     matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
+}
+
+fn rolling_aad(sk: &[u8]) -> Vec<u8> {
+    [&[VALUE_FORMAT_ROLLING][..], sk].concat()
 }
 
 fn value_aad(sk: &[u8]) -> Vec<u8> {
@@ -332,6 +536,21 @@ impl<'s> Txn<'s> {
             };
         }
         Ok(merged.into_iter().collect())
+    }
+
+    /// See [`EncryptedStore::seal_until`].
+    pub fn seal_until(&self, expires_at_ms: u64, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.store.seal_until(expires_at_ms, aad, plaintext)
+    }
+
+    /// See [`EncryptedStore::open_until`].
+    pub fn open_until(&self, aad: &[u8], blob: &[u8]) -> Result<Option<Plain>, StoreError> {
+        self.store.open_until(aad, blob)
+    }
+
+    /// The store's clock, in milliseconds since the epoch.
+    pub fn now_ms(&self) -> u64 {
+        self.store.clock.now_ms()
     }
 
     /// See [`EncryptedStore::index_key`].

@@ -217,3 +217,33 @@ fn opening_an_open_profile_reports_locked() {
     let _first = EncryptedStore::create(&dir, b"pw", params()).unwrap();
     assert!(matches!(EncryptedStore::open(&dir, b"pw"), Err(StoreError::Locked(_))));
 }
+
+#[test]
+fn old_versions_of_ratchet_states_die_with_the_day_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("profile");
+    let mut s = EncryptedStore::create(&dir, b"pw", params()).unwrap();
+    let mut t = s.txn();
+    t.put(Table::Sessions, b"alice", b"ratchet state 1");
+    t.put(Table::Meta, b"other", b"not rolled");
+    t.commit().unwrap();
+    let old = s.raw_db().get([&[Table::Sessions.tag()][..], b"alice"].concat()).unwrap().unwrap().to_vec();
+    let mut t = s.txn();
+    t.put(Table::Sessions, b"alice", b"ratchet state 2");
+    t.commit().unwrap();
+    assert_eq!(s.roll().unwrap(), 0, "nothing to roll within the day");
+    assert_eq!(&**s.open_raw_for_tests(Table::Sessions, b"alice", &old).unwrap(), b"ratchet state 1");
+
+    s.clock().advance(Duration::from_secs(24 * 3600));
+    assert_eq!(s.roll().unwrap(), 1);
+    // The live record moved to the new day's key; the old version, still in sled's files,
+    // opens with nothing the profile holds.
+    assert_eq!(&**s.get(Table::Sessions, b"alice").unwrap().unwrap(), b"ratchet state 2");
+    assert!(matches!(s.open_raw_for_tests(Table::Sessions, b"alice", &old), Err(StoreError::Tampered { .. })));
+    assert_eq!(&**s.get(Table::Meta, b"other").unwrap().unwrap(), b"not rolled");
+    s.flush().unwrap();
+    drop(s);
+    let s = EncryptedStore::open(&dir, b"pw").unwrap();
+    assert_eq!(&**s.get(Table::Sessions, b"alice").unwrap().unwrap(), b"ratchet state 2");
+    assert_eq!(s.live_epochs().unwrap().len(), 1);
+}

@@ -90,6 +90,19 @@ pub enum StoreError {
     #[error("no free prekey id")]
     NoFreePreKeyId,
 
+    /// The keyring of epoch keys is damaged (neither of its two copies opens). Messages with
+    /// a timer cannot be read; nothing else is affected.
+    #[error("the keyring of message keys is damaged")]
+    CorruptKeyring,
+
+    /// The keyring holds as many epoch keys as it can (only with a clock far off).
+    #[error("too many disappearing-message keys are alive at once; check the system clock")]
+    KeyringFull,
+
+    /// The duress passphrase must differ from the profile's passphrase.
+    #[error("the duress passphrase must differ from the profile's passphrase")]
+    DuressIsPassphrase,
+
     /// The store's transaction cell was borrowed re-entrantly (a programming error).
     #[error("the store transaction is already in use")]
     Busy,

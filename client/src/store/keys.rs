@@ -34,6 +34,7 @@ pub const TAG_LEN: usize = 16;
 
 const SEAL_LABEL: &[u8] = b"sotto/store/v1/seal";
 const INDEX_LABEL: &[u8] = b"sotto/store/v1/index";
+const KEYRING_LABEL: &[u8] = b"sotto/store/v1/keyring";
 /// HMAC keys are padded to the SHA-256 block size anyway; a full-block key lets us build the
 /// MAC with the infallible `KeyInit::new` instead of handling an impossible length error.
 const INDEX_KEY_LEN: usize = 64;
@@ -188,11 +189,27 @@ impl MasterKey {
         Ok(SubKeys { seal, index })
     }
 
+    /// This key used directly as a sealing key (the duress key seals the duress record).
+    pub(crate) fn as_seal_key(&self) -> SealKey {
+        SealKey(self.0)
+    }
+
+    /// Derives the key sealing the keyring file of epoch keys (see `keyring`).
+    pub(crate) fn derive_keyring_key(&self) -> Result<KeyringKey, StoreError> {
+        let hk = Hkdf::<Sha256>::new(None, &self.0);
+        let mut key = SealKey([0u8; KEY_LEN]);
+        hk.expand(KEYRING_LABEL, &mut key.0).map_err(|_| StoreError::Seal)?;
+        Ok(key)
+    }
+
     #[cfg(test)]
     pub(crate) fn expose_for_tests(&self) -> &[u8; KEY_LEN] {
         &self.0
     }
 }
+
+/// The key sealing the keyring file: a [`SealKey`] under its own HKDF label.
+pub(crate) type KeyringKey = SealKey;
 
 /// The keys the store works with once open.
 #[derive(Zeroize, ZeroizeOnDrop)]
@@ -206,6 +223,11 @@ pub(crate) struct SubKeys {
 pub(crate) struct SealKey([u8; KEY_LEN]);
 
 impl SealKey {
+    /// A sealing key from raw bytes (an epoch key); the copy is zeroized on drop.
+    pub(crate) fn from_bytes(bytes: &[u8; KEY_LEN]) -> SealKey {
+        SealKey(*bytes)
+    }
+
     /// Seals `plaintext` as `nonce || ciphertext || tag` with a fresh random nonce.
     pub(crate) fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
         let mut nonce = [0u8; NONCE_LEN];

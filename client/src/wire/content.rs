@@ -7,7 +7,7 @@
 //! keys, so the rest of the client handles only well-formed values. The schema:
 //!
 //! ```text
-//! message Content  { bytes id = 1; uint64 seq = 2; uint64 sent_at_ms = 3;
+//! message Content  { bytes id = 1; uint64 seq = 2; uint64 sent_at_ms = 3; uint32 expire_seconds = 4;
 //!                    oneof body { Text text = 10; Hello hello = 11; Welcome welcome = 12;
 //!                      AttachmentPointer attachment = 13; GroupOp group_op = 14; Receipt receipt = 15;
 //!                      Rotation rotation = 16; ProfileName profile_name = 17; Timer timer = 18; } }
@@ -102,6 +102,10 @@ pub struct Content {
     /// When it was sent, by the sender's clock, in milliseconds since the Unix epoch.
     #[prost(uint64, tag = "3")]
     pub sent_at_ms: u64,
+    /// Seconds after which this content disappears from both sides (0: the receiver's
+    /// conversation timer applies), at most [`MAX_TIMER_SECONDS`].
+    #[prost(uint32, tag = "4")]
+    pub expire_seconds: u32,
     /// What it says.
     #[prost(oneof = "Body", tags = "10, 11, 12, 13, 14, 15, 16, 17, 18")]
     pub body: Option<Body>,
@@ -360,7 +364,8 @@ pub struct ProfileName {
 #[derive(Clone, PartialEq, Message)]
 #[prost(skip_debug)]
 pub struct Timer {
-    /// Seconds after reading that messages disappear; 0 turns it off. At most
+    /// Seconds after sending (sender) or receiving (receiver) that messages disappear; 0 turns
+    /// it off. At most
     /// [`MAX_TIMER_SECONDS`].
     #[prost(uint32, tag = "1")]
     pub seconds: u32,
@@ -384,6 +389,9 @@ impl Content {
     /// Checks everything [`decode_content`] checks, for a `Content` built in code.
     pub fn validate(&self) -> Result<(), WireError> {
         exact("id", &self.id, CONTENT_ID_LEN)?;
+        if self.expire_seconds > MAX_TIMER_SECONDS {
+            return Err(WireError::OutOfRange { field: "expire_seconds", value: u64::from(self.expire_seconds) });
+        }
         match self.body.as_ref().ok_or(WireError::NoBody)? {
             Body::Text(t) => at_most("text", t.text.len(), MAX_TEXT_BYTES),
             Body::Hello(h) => {

@@ -24,7 +24,7 @@ fn mailbox_address() -> MailboxAddress {
 }
 
 fn content(body: Body) -> Content {
-    Content { id: (0..16).collect(), seq: 7, sent_at_ms: 1_700_000_000_000, body: Some(body) }
+    Content { id: (0..16).collect(), seq: 7, sent_at_ms: 1_700_000_000_000, expire_seconds: 0, body: Some(body) }
 }
 
 fn text(s: &str) -> Content {
@@ -334,8 +334,14 @@ fn arb_body() -> impl Strategy<Value = Body> {
 
 proptest! {
     #[test]
-    fn round_trip(id in proptest::collection::vec(any::<u8>(), 16), seq: u64, sent_at_ms: u64, body in arb_body()) {
-        let c = Content { id, seq, sent_at_ms, body: Some(body) };
+    fn round_trip(
+        id in proptest::collection::vec(any::<u8>(), 16),
+        seq: u64,
+        sent_at_ms: u64,
+        expire_seconds in 0..=MAX_TIMER_SECONDS,
+        body in arb_body(),
+    ) {
+        let c = Content { id, seq, sent_at_ms, expire_seconds, body: Some(body) };
         let bytes = encode_content(&c).unwrap();
         prop_assert!(bytes.len() <= MAX_CONTENT_BYTES);
         prop_assert_eq!(decode_content(&bytes).unwrap(), c);

@@ -114,6 +114,7 @@ async fn invite_link_to_conversation() {
         id: content::new_content_id(rng),
         seq: 1,
         sent_at_ms: 1,
+        expire_seconds: 0,
         body: Some(Body::Hello(Hello {
             invite_id: accepted.invite_id.to_vec(),
             reply: Some(MailboxAddress::new(&accepted.relay, &alice_send_id, &alice_key)),
@@ -140,7 +141,13 @@ async fn invite_link_to_conversation() {
 
     // The largest Content, as PreKey messages (before Bob answers) and then as normal ones.
     let max_text = "字".repeat(MAX_TEXT_BYTES / 3);
-    let text = Content { id: vec![7; 16], seq: 2, sent_at_ms: 2, body: Some(Body::Text(Text { text: max_text })) };
+    let text = Content {
+        id: vec![7; 16],
+        seq: 2,
+        sent_at_ms: 2,
+        expire_seconds: 0,
+        body: Some(Body::Text(Text { text: max_text })),
+    };
     let text_bytes = encode_content(&text).unwrap();
     let full = vec![0x5A; MAX_CONTENT_BYTES];
     let (mut worst_prekey, mut worst_signal) = (0, 0);

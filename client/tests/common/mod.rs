@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod binary;
+pub mod record_proxy;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
