@@ -91,6 +91,8 @@ pub enum Command {
     },
     /// Start a local relay and two throw-away profiles, and show them talking.
     Demo,
+    /// The full-screen terminal chat (F1 inside shows the keys).
+    Chat,
 }
 
 impl Cli {
