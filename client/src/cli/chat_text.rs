@@ -143,17 +143,19 @@ pub const HELP: &[&str] = &[
     "Actions",
     "  F2  Ctrl-N         make an invite (link and QR code)",
     "  F3  Ctrl-O         accept someone's invite",
-    "  F4  Ctrl-S         safety number: compare, mark verified, accept a change",
+    "  F4  Ctrl-S         safety number: compare it, mark verified",
     "  F5  Ctrl-F         send a file",
     "  F6  Ctrl-G         groups: create, add or remove members",
     "  F7  Ctrl-T         disappearing messages in this conversation",
     "  F1, ? (empty line) this help",
     "  Ctrl-Q, Ctrl-C     quit (the screen is wiped)",
     "Marks",
-    "  ✓ after my message      stored by the relay, waiting for them",
-    "  ◷ queued               not sent yet: goes out when the relay is back",
-    "  ✗ failed               the relay refused it for good",
-    "  ✓ / ! / … before a name verified / safety number changed / not answered yet",
+    "  ✓ after a message  stored by the relay, waiting for them",
+    "  ◷ queued           not sent yet: goes out when the relay is back",
+    "  ✗ failed           the relay refused it for good",
+    "  ✓ before a name    verified",
+    "  ! before a name    safety number changed: open it, F4, compare, A",
+    "  … before a name    has not answered the invite yet",
     "",
     "Esc closes this.",
 ];
@@ -163,7 +165,8 @@ pub const INVITE_NAME_PROMPT: &str = "What will you call the person you invite? 
 pub const INVITE_NAME_KEYS: &str = "Enter make the invite · Esc cancel";
 pub const INVITE_WAITING: &str = "Making the invite on the relay…";
 pub const INVITE_INTRO: &str = "Give this one-time invite to one person, through a channel you trust: let them scan \
-     the QR code, or copy the link below. Whoever uses it first becomes your contact.";
+     the QR code, or copy the link below (line breaks in a copied link do not matter). Whoever uses it first \
+     becomes your contact.";
 pub const DOC_KEYS: &str = "↑↓ PgUp PgDn scroll · Esc close";
 
 pub fn invite_qr_too_big(w: usize, h: usize) -> String {

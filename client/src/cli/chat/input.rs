@@ -45,11 +45,15 @@ fn wrap_line(line: &str, offset: usize, width: usize, rows: &mut Vec<Row>) {
     let mut start = 0;
     let mut used = 0;
     let mut last_space: Option<usize> = None;
+    let mut prev_wide = false;
     for (i, c) in line.char_indices() {
         let w = char_width(c);
         if used + w > width && i > start {
-            // Break after the last space if there is one in this row, else here.
+            // Break after the last space in this row; but between two characters of a
+            // script written without spaces (wide ones: Chinese, Japanese) a line may break
+            // anywhere, so break right here.
             let cut = match last_space {
+                _ if w > 1 || prev_wide => i,
                 Some(s) if s > start => s,
                 _ => i,
             };
@@ -59,6 +63,7 @@ fn wrap_line(line: &str, offset: usize, width: usize, rows: &mut Vec<Row>) {
             last_space = None;
         }
         used += w;
+        prev_wide = w > 1;
         if c == ' ' {
             last_space = Some(i + 1);
         }
@@ -227,6 +232,8 @@ mod tests {
         // Six Chinese characters are twelve cells: five cells hold two of them.
         assert_eq!(rows_text("你好世界朋友", 5), vec!["你好", "世界", "朋友"]);
         assert_eq!(rows_text("a\nb", 10), vec!["a", "b"]);
+        // Chinese after a word fills the row instead of moving down whole.
+        assert_eq!(rows_text("name: 你好世界", 10), vec!["name: 你好", "世界"]);
         assert_eq!(rows_text("", 10), vec![""]);
         // A Tibetan vowel sign takes no cell and stays with its letter.
         assert_eq!(rows_text("ཀིཀིཀི", 2), vec!["ཀིཀི", "ཀི"]);
