@@ -217,11 +217,10 @@ impl Backend for ClientBackend {
         Ok(contacts
             .iter()
             .map(|k| ChatSummary {
-                id: ChatId::Contact(k.name.clone()),
                 verified: k.verified,
                 identity_changed: k.identity_changed,
                 ready: k.peer.is_some(),
-                members: Vec::new(),
+                ..ChatSummary::contact(&k.name)
             })
             .collect())
     }

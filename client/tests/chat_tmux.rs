@@ -1,0 +1,148 @@
+//! `sotto chat` as a person uses it: the real binary in a real terminal (tmux, 80×24),
+//! keys typed with `send-keys`, the screen read with `capture-pane`, against a real relay,
+//! with the other side driven by the real `sotto` command line. The relay is also stopped
+//! and started again while the chat runs.
+//!
+//! tmux comes from `scripts/setup` (Debian package `tmux`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::binary::*;
+use common::*;
+
+/// How long the screen may take to show something.
+const SCREEN_WAIT: Duration = Duration::from_secs(30);
+
+/// A tmux server of our own (its own socket), killed when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(profile: &Path, width: u16, height: u16) -> Self {
+        let socket = format!("sotto-chat-test-{}", std::process::id());
+        // The shell line prints the exit code after the chat, so the test sees it ended and
+        // what the terminal shows afterwards.
+        let line = format!(
+            "SOTTO_PASSPHRASE='{PASSPHRASE}' '{}' --profile '{}' chat; echo CHAT-EXITED $?; sleep 60",
+            env!("CARGO_BIN_EXE_sotto"),
+            profile.display()
+        );
+        let status = Command::new("tmux")
+            .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d", "-s", "chat"])
+            .args(["-x", &width.to_string(), "-y", &height.to_string()])
+            .args(["env", "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "TERM=xterm-256color", "sh", "-c", &line])
+            .status()
+            .expect("tmux is missing: run scripts/setup");
+        assert!(status.success(), "tmux could not start");
+        Self { socket }
+    }
+
+    fn tmux(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux").args(["-L", &self.socket]).args(args).output().unwrap()
+    }
+
+    /// Types text literally.
+    fn type_text(&self, s: &str) {
+        assert!(self.tmux(&["send-keys", "-t", "chat", "-l", s]).status.success());
+    }
+
+    /// Presses one key (tmux's names: Enter, F1, C-q …).
+    fn key(&self, k: &str) {
+        assert!(self.tmux(&["send-keys", "-t", "chat", k]).status.success());
+        // Separate keys arrive as separate reads, as when a person types them.
+        std::thread::sleep(Duration::from_millis(150));
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-t", "chat"]).stdout).into_owned()
+    }
+
+    /// Waits until the screen shows every one of `want`; returns it.
+    fn until(&self, want: &[&str]) -> String {
+        let deadline = Instant::now() + SCREEN_WAIT;
+        loop {
+            let s = self.screen();
+            if want.iter().all(|w| s.contains(w)) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "the screen never showed {want:?}; it shows:\n{s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-server"]);
+    }
+}
+
+#[test]
+fn chat_in_a_terminal_sends_sees_the_reply_and_rides_out_a_relay_outage() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let relay_home = Restartable::new();
+    let relay = rt.block_on(relay_home.start(0));
+    let port = relay.address.port;
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    introduce(&relay.address.to_string(), &a, &b);
+
+    let t = Tmux::start(&a, 80, 24);
+    let s = t.until(&["● online", "Bob", "to Bob"]);
+    assert!(s.contains("not verified (F4)"), "{s}");
+
+    // Alice writes in the chat; Bob, on the command line, receives it and answers.
+    t.type_text("hello from the chat 你好");
+    t.key("Enter");
+    t.until(&["me: hello from the chat 你好  ✓"]);
+    let got = ok(&b, &["listen", "--once", "--timeout", "20"]);
+    assert_eq!(got.trim(), "Alice: hello from the chat 你好");
+    ok(&b, &["send", "Alice", "the answer 回答 ياخشى"]);
+    t.until(&["Bob: the answer 回答 ياخشى"]);
+
+    // The help is one key away, and closes.
+    t.key("F1");
+    t.until(&["Keys", "F2  Ctrl-N"]);
+    t.key("Escape");
+
+    // The relay goes away: the UI says so, keeps taking keys, and queues.
+    rt.block_on(relay.stop());
+    t.until(&["relay unreachable"]);
+    t.type_text("written during the outage");
+    t.key("Enter");
+    t.until(&["me: written during the outage  ◷ queued", "1 waiting"]);
+    t.key("F1");
+    t.until(&["Keys"]);
+    t.key("Escape");
+
+    // It comes back on the same address: the message goes out by itself.
+    let relay = rt.block_on(relay_home.start(port));
+    t.until(&["me: written during the outage  ✓", "● online"]);
+    let got = ok(&b, &["listen", "--once", "--timeout", "20"]);
+    assert_eq!(got.trim(), "Alice: written during the outage");
+
+    // Quitting wipes the screen and exits cleanly.
+    t.key("C-q");
+    let s = t.until(&["CHAT-EXITED 0"]);
+    assert!(!s.contains("hello from the chat") && !s.contains("回答"), "the conversation stayed on screen:\n{s}");
+    rt.block_on(relay.stop());
+}
+
+#[test]
+fn chat_refuses_to_run_without_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let relay = rt.block_on(TestRelay::start());
+    let a = tmp.path().join("a");
+    ok(&a, &["init", "--relay", &relay.address.to_string()]);
+    let o = run(&a, &["chat"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("needs a terminal"), "{}", String::from_utf8_lossy(&o.stderr));
+    rt.block_on(relay.stop());
+}
