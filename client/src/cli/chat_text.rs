@@ -33,7 +33,8 @@ pub fn online(queued: usize) -> String {
 }
 
 pub fn offline(unreachable: usize, relays: usize, queued: usize) -> String {
-    let what = if relays > 1 { format!("{unreachable} of {relays} relays unreachable") } else { "relay unreachable".into() };
+    let what =
+        if relays > 1 { format!("{unreachable} of {relays} relays unreachable") } else { "relay unreachable".into() };
     if queued == 0 { what } else { format!("{what} · {queued} waiting, sent when it is back") }
 }
 
@@ -173,7 +174,9 @@ pub fn invite_qr_too_big(w: usize, h: usize) -> String {
     if w == 0 {
         return "(This link is too long for a QR code: copy the link.)".to_string();
     }
-    format!("(The QR code needs a window of at least {w}×{h}: make the window larger or the font smaller, or copy the link.)")
+    format!(
+        "(The QR code needs a window of at least {w}×{h}: make the window larger or the font smaller, or copy the link.)"
+    )
 }
 
 pub const ACCEPT_TITLE: &str = "Accept an invite";
@@ -185,7 +188,9 @@ pub const FORM_KEYS: &str = "Tab next field · Enter accept · Esc cancel";
 pub const SAFETY_TITLE: &str = "Safety number";
 
 pub fn safety_intro(name: &str) -> String {
-    format!("Compare this number with the one {name} sees, in person or on a call. If they match, nobody is in between.")
+    format!(
+        "Compare this number with the one {name} sees, in person or on a call. If they match, nobody is in between."
+    )
 }
 
 pub const SAFETY_VERIFIED: &str = "Status: verified.";

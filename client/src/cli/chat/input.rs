@@ -222,7 +222,7 @@ impl Editor {
 mod tests {
     use super::*;
 
-    fn rows_text<'a>(t: &'a str, w: usize) -> Vec<&'a str> {
+    fn rows_text(t: &str, w: usize) -> Vec<&str> {
         wrap(t, w).iter().map(|r| &t[r.start..r.end]).collect()
     }
 

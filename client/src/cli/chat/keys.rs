@@ -82,11 +82,19 @@ impl App {
             None => self.input.insert_str(s),
             Some(Popup::InviteName { name, .. }) => name.insert_str(s),
             Some(Popup::Accept { link, name, focus, .. }) => {
-                if *focus == 0 { link.insert_str(s) } else { name.insert_str(s) }
+                if *focus == 0 {
+                    link.insert_str(s)
+                } else {
+                    name.insert_str(s)
+                }
             }
             Some(Popup::File { path, .. }) => path.insert_str(s),
             Some(Popup::Group { group, members, focus, .. }) => {
-                if *focus == 0 { group.insert_str(s) } else { members.insert_str(s) }
+                if *focus == 0 {
+                    group.insert_str(s)
+                } else {
+                    members.insert_str(s)
+                }
             }
             Some(Popup::Help { .. } | Popup::Invite { .. } | Popup::Safety { .. } | Popup::Timer { .. }) => {}
         }

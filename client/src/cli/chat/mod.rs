@@ -59,14 +59,15 @@ pub async fn run(h: &Rc<Holder>) -> u8 {
     let (events, events_rx) = std::sync::mpsc::channel::<Event>();
     let stop = Arc::new(AtomicBool::new(false));
     let ui_stop = stop.clone();
-    let ui = match std::thread::Builder::new().name("sotto-chat-ui".into()).spawn(move || ui(requests, events_rx, &ui_stop))
-    {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 1;
-        }
-    };
+    let ui =
+        match std::thread::Builder::new().name("sotto-chat-ui".into()).spawn(move || ui(requests, events_rx, &ui_stop))
+        {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 1;
+            }
+        };
     let work = worker::run(ClientBackend::new(h.clone()), requests_rx, events);
     tokio::pin!(work);
     tokio::select! {
@@ -106,7 +107,11 @@ async fn terminated() {
 }
 
 /// The UI thread: sets the terminal up, runs the loop, and always restores it.
-fn ui(requests: mpsc::UnboundedSender<Request>, events: std::sync::mpsc::Receiver<Event>, stop: &AtomicBool) -> Result<(), String> {
+fn ui(
+    requests: mpsc::UnboundedSender<Request>,
+    events: std::sync::mpsc::Receiver<Event>,
+    stop: &AtomicBool,
+) -> Result<(), String> {
     install_panic_hook();
     let mut terminal = setup().map_err(|e| {
         restore();

@@ -77,7 +77,10 @@ pub fn draw(f: &mut Frame, app: &App) {
                     for group in s.digits.as_bytes().chunks(20) {
                         let digits: Vec<String> =
                             group.chunks(5).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
-                        lines.push(Line::styled(format!("  {}", digits.join("  ")), Style::default().add_modifier(Modifier::BOLD)));
+                        lines.push(Line::styled(
+                            format!("  {}", digits.join("  ")),
+                            Style::default().add_modifier(Modifier::BOLD),
+                        ));
                     }
                     lines.push(Line::raw(""));
                     let state = if s.changed {
@@ -90,7 +93,8 @@ pub fn draw(f: &mut Frame, app: &App) {
                     lines.push(state);
                     lines.push(hint(if s.changed { text::SAFETY_KEYS_CHANGED } else { text::SAFETY_KEYS }));
                     lines.push(Line::raw(""));
-                    let scannable = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &s.scannable);
+                    let scannable =
+                        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &s.scannable);
                     lines.extend(qr_lines(&scannable, inner, text::safety_qr_too_big));
                 }
             }
@@ -223,7 +227,10 @@ fn field(f: &mut Frame, area: Rect, e: &Editor, focused: bool) {
     let r = rows.get(row).copied();
     let shown = r.map_or(String::new(), |r| flat[r.start..r.end].to_string());
     let style = if focused { Style::default().bg(Color::DarkGray) } else { Style::default() };
-    let line = Line::from(vec![Span::raw("> "), Span::styled(format!("{shown}{}", " ".repeat(w.saturating_sub(str_width(&shown)) + 1)), style)]);
+    let line = Line::from(vec![
+        Span::raw("> "),
+        Span::styled(format!("{shown}{}", " ".repeat(w.saturating_sub(str_width(&shown)) + 1)), style),
+    ]);
     f.render_widget(Paragraph::new(line), area);
     if focused {
         let x = area.x + 2 + u16::try_from(col).unwrap_or(0);

@@ -49,21 +49,51 @@ pub enum GroupAction {
 /// Something waiting on the worker, shown in a popup meanwhile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Popup {
-    Help { scroll: u16 },
+    Help {
+        scroll: u16,
+    },
     /// Asking what to call whoever accepts the new invite.
-    InviteName { name: Field, waiting: bool },
+    InviteName {
+        name: Field,
+        waiting: bool,
+    },
     /// The invite made: link and QR.
-    Invite { link: String, scroll: u16 },
+    Invite {
+        link: String,
+        scroll: u16,
+    },
     /// Pasting someone's invite. `focus` 0: link, 1: name.
-    Accept { link: Field, name: Field, focus: u8, waiting: bool },
+    Accept {
+        link: Field,
+        name: Field,
+        focus: u8,
+        waiting: bool,
+    },
     /// The safety number with a contact (`None` while loading).
-    Safety { name: String, safety: Option<Safety>, scroll: u16 },
+    Safety {
+        name: String,
+        safety: Option<Safety>,
+        scroll: u16,
+    },
     /// Sending a file: the path, then progress.
-    File { path: Field, progress: Option<(u64, u64)>, sending: bool },
+    File {
+        path: Field,
+        progress: Option<(u64, u64)>,
+        sending: bool,
+    },
     /// Managing groups. `focus` 0: group name, 1: members.
-    Group { action: GroupAction, group: Field, members: Field, focus: u8, waiting: bool },
+    Group {
+        action: GroupAction,
+        group: Field,
+        members: Field,
+        focus: u8,
+        waiting: bool,
+    },
     /// Choosing the disappearing timer (an index into [`TIMER_CHOICES`]).
-    Timer { choice: usize, waiting: bool },
+    Timer {
+        choice: usize,
+        waiting: bool,
+    },
 }
 
 /// The line at the bottom: what just happened.
@@ -291,7 +321,13 @@ impl App {
                 let on_screen = self.current().is_some_and(|c| c.summary.id == chat);
                 if let Some(c) = self.chats.iter_mut().find(|c| c.summary.id == chat) {
                     if c.loaded {
-                        c.entries.push(Entry { mine: false, sender, text: body, sent_at_ms, delivery: Delivery::Received });
+                        c.entries.push(Entry {
+                            mine: false,
+                            sender,
+                            text: body,
+                            sent_at_ms,
+                            delivery: Delivery::Received,
+                        });
                     }
                     if !on_screen {
                         c.unread += 1;

@@ -56,7 +56,12 @@ fn messages_count_as_unread_until_their_conversation_is_opened() {
     let mut app = fixture();
     let dilnur = app.chats.iter().position(|c| c.summary.id.name().starts_with("Dilnur")).unwrap();
     assert_eq!(app.chats[dilnur].unread, 2);
-    app.on_event(Event::Notice(Notice::Message { from: "Aynur".into(), text: "on screen".into(), sent_at_ms: T0, seq: 9 }));
+    app.on_event(Event::Notice(Notice::Message {
+        from: "Aynur".into(),
+        text: "on screen".into(),
+        sent_at_ms: T0,
+        seq: 9,
+    }));
     assert_eq!(app.current().unwrap().unread, 0);
     assert_eq!(app.current().unwrap().entries.last().unwrap().text, "on screen");
     assert_eq!(app.select(dilnur), vec![Request::Open(ChatId::Contact("Dilnur 迪丽努尔".into()))]);
@@ -72,7 +77,12 @@ fn group_senders_are_routed_to_their_group() {
     let mut app = fixture();
     app.select(3);
     app.on_event(Event::History { chat: ChatId::Group("press".into()), entries: vec![] });
-    app.on_event(Event::Notice(Notice::Message { from: "press/Dilnur".into(), text: "hi all".into(), sent_at_ms: T0, seq: 1 }));
+    app.on_event(Event::Notice(Notice::Message {
+        from: "press/Dilnur".into(),
+        text: "hi all".into(),
+        sent_at_ms: T0,
+        seq: 1,
+    }));
     let s = text(draw(&app, 80, 24).buffer()).join("\n");
     assert!(s.contains("09:15 Dilnur: hi all"), "{s}");
     assert!(s.contains("press · Aynur, Dilnur"), "{s}");
@@ -89,7 +99,11 @@ fn enter_sends_and_a_refused_message_comes_back_to_the_input() {
     let chat = ChatId::Contact("Aynur".into());
     assert_eq!(r, vec![Request::SendText { chat: chat.clone(), text: "hello 你好\nsecond".into() }]);
     assert!(app.input.is_empty());
-    app.on_event(Event::Sent { chat: chat.clone(), text: "hello 你好\nsecond".into(), result: Err(BackendError::Failed("too long".into())) });
+    app.on_event(Event::Sent {
+        chat: chat.clone(),
+        text: "hello 你好\nsecond".into(),
+        result: Err(BackendError::Failed("too long".into())),
+    });
     assert_eq!(app.input.text(), "hello 你好\nsecond");
     assert!(app.toast.as_ref().unwrap().error);
     // Queued is not a failure: the input stays empty and the UI says it will go out.
@@ -179,10 +193,9 @@ struct Fake {
     calls: Vec<String>,
 }
 
-#[derive(Clone)]
 struct Scripted {
     state: Rc<RefCell<Fake>>,
-    notices: Rc<RefCell<mpsc::UnboundedReceiver<Notice>>>,
+    notices: mpsc::UnboundedReceiver<Notice>,
 }
 
 impl Backend for Scripted {
@@ -191,7 +204,7 @@ impl Backend for Scripted {
     }
     fn stop(&mut self) {}
     async fn next_notice(&mut self) -> Option<Notice> {
-        self.notices.borrow_mut().recv().await
+        self.notices.recv().await
     }
     async fn chats(&mut self) -> Result<Vec<ChatSummary>, BackendError> {
         Ok(vec![ChatSummary::contact("Bob")])
@@ -233,7 +246,12 @@ impl Backend for Scripted {
     async fn accept_identity(&mut self, _name: &str) -> Result<Vec<Notice>, BackendError> {
         Ok(Vec::new())
     }
-    async fn send_file(&mut self, _c: &ChatId, path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<(), BackendError> {
+    async fn send_file(
+        &mut self,
+        _c: &ChatId,
+        path: &Path,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<(), BackendError> {
         self.state.borrow_mut().calls.push(format!("file {}", path.display()));
         progress(50, 100);
         progress(100, 100);
@@ -303,7 +321,7 @@ fn a_message_typed_while_the_relay_is_down_goes_out_when_it_is_back() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let state = Rc::new(RefCell::new(Fake { down: true, ..Fake::default() }));
     let (notify, notices) = mpsc::unbounded_channel();
-    let backend = Scripted { state: state.clone(), notices: Rc::new(RefCell::new(notices)) };
+    let backend = Scripted { state: state.clone(), notices };
     let script_state = state.clone();
     tokio::task::LocalSet::new().block_on(&rt, async move {
         drive(backend, async |ui: &mut Ui| {
@@ -320,7 +338,9 @@ fn a_message_typed_while_the_relay_is_down_goes_out_when_it_is_back() {
             let s = ui.until_screen("written offline 离线  ✓").await;
             assert!(s.contains("● online"), "{s}");
             // A reply arrives.
-            notify.send(Notice::Message { from: "Bob".into(), text: "got it 收到".into(), sent_at_ms: T0, seq: 1 }).unwrap();
+            notify
+                .send(Notice::Message { from: "Bob".into(), text: "got it 收到".into(), sent_at_ms: T0, seq: 1 })
+                .unwrap();
             ui.until_screen("09:15 Bob: got it 收到").await;
             // A file goes through the path prompt, with progress.
             ui.key(key(KeyCode::F(5)));

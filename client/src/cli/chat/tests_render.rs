@@ -44,7 +44,12 @@ pub fn fixture() -> App {
         entries: vec![
             entry(false, "The meeting moved to Thursday. ئۇچرىشىش پەيشەنبىگە يۆتكەلدى.", T0, Delivery::Received),
             entry(true, "Understood. Same place?", T0 + MIN, Delivery::Stored),
-            entry(false, "Yes. 同一个地方，晚上七点。Bring the documents, and the second phone.", T0 + 2 * MIN, Delivery::Received),
+            entry(
+                false,
+                "Yes. 同一个地方，晚上七点。Bring the documents, and the second phone.",
+                T0 + 2 * MIN,
+                Delivery::Received,
+            ),
             entry(true, "བཀྲ་ཤིས་བདེ་ལེགས། I will be there.", T0 + 3 * MIN, Delivery::Stored),
             entry(true, "Sent from the train, no signal", T0 + 4 * MIN, Delivery::Queued),
             entry(true, "To the old mailbox", T0 + 5 * MIN, Delivery::Failed),
@@ -206,7 +211,12 @@ fn invite_shows_the_qr_code_when_it_fits_and_says_what_size_it_needs_when_not() 
 }
 
 fn safety(changed: bool, verified: bool) -> Safety {
-    Safety { digits: "123456789012345678901234567890123456789012345678901234567890".into(), scannable: vec![7; 68], verified, changed }
+    Safety {
+        digits: "123456789012345678901234567890123456789012345678901234567890".into(),
+        scannable: vec![7; 68],
+        verified,
+        changed,
+    }
 }
 
 #[test]
@@ -265,8 +275,18 @@ fn every_screen_draws_at_any_size() {
         Popup::Help { scroll: 0 },
         Popup::Invite { link: long_link(), scroll: 0 },
         Popup::Safety { name: "Aynur".into(), safety: Some(safety(true, false)), scroll: 3 },
-        Popup::File { path: super::input::Editor::with_text("/tmp/報告.pdf"), progress: Some((512 * 1024, 2048 * 1024)), sending: true },
-        Popup::Group { action: GroupAction::Add, group: super::input::Editor::with_text("press"), members: super::input::Editor::new(), focus: 1, waiting: false },
+        Popup::File {
+            path: super::input::Editor::with_text("/tmp/報告.pdf"),
+            progress: Some((512 * 1024, 2048 * 1024)),
+            sending: true,
+        },
+        Popup::Group {
+            action: GroupAction::Add,
+            group: super::input::Editor::with_text("press"),
+            members: super::input::Editor::new(),
+            focus: 1,
+            waiting: false,
+        },
         Popup::Timer { choice: 3, waiting: false },
     ] {
         let mut a = fixture();
@@ -298,13 +318,25 @@ fn captures() -> Vec<(&'static str, String)> {
     let mut changed = fixture();
     changed.select(2);
     out.push(("A contact's safety number changed", joined(&draw(&changed, 80, 24))));
-    changed.popup = Some(Popup::Safety { name: "Tenzin བསྟན་འཛིན".into(), safety: Some(safety(true, false)), scroll: 0 });
+    changed.popup = Some(Popup::Safety {
+        name: "Tenzin བསྟན་འཛིན".into(), safety: Some(safety(true, false)), scroll: 0
+    });
     out.push(("Accepting the changed number (F4, then A)", joined(&draw(&changed, 80, 24))));
     let mut file = fixture();
-    file.popup = Some(Popup::File { path: super::input::Editor::with_text("/home/a/報告.pdf"), progress: Some((768 * 1024, 2048 * 1024)), sending: true });
+    file.popup = Some(Popup::File {
+        path: super::input::Editor::with_text("/home/a/報告.pdf"),
+        progress: Some((768 * 1024, 2048 * 1024)),
+        sending: true,
+    });
     out.push(("Sending a file (F5)", joined(&draw(&file, 80, 24))));
     let mut group = fixture();
-    group.popup = Some(Popup::Group { action: GroupAction::Create, group: super::input::Editor::with_text("press"), members: super::input::Editor::with_text("Aynur, Dilnur 迪丽努尔"), focus: 1, waiting: false });
+    group.popup = Some(Popup::Group {
+        action: GroupAction::Create,
+        group: super::input::Editor::with_text("press"),
+        members: super::input::Editor::with_text("Aynur, Dilnur 迪丽努尔"),
+        focus: 1,
+        waiting: false,
+    });
     out.push(("Groups (F6)", joined(&draw(&group, 80, 24))));
     let mut timer = fixture();
     timer.popup = Some(Popup::Timer { choice: 3, waiting: false });

@@ -81,7 +81,9 @@ fn draw_title(f: &mut Frame, app: &App, area: Rect) {
     let (mark, words, style) = match app.status {
         _ if !app.started => ("◌", text::CONNECTING.to_string(), Style::default().fg(Color::Yellow)),
         None => ("◌", text::CONNECTING.to_string(), Style::default().fg(Color::Yellow)),
-        Some(s) if s.unreachable > 0 => ("✗", text::offline(s.unreachable, s.relays, s.queued), Style::default().fg(Color::Black).bg(Color::Yellow)),
+        Some(s) if s.unreachable > 0 => {
+            ("✗", text::offline(s.unreachable, s.relays, s.queued), Style::default().fg(Color::Black).bg(Color::Yellow))
+        }
         Some(s) if s.relays == 0 => ("·", text::NO_RELAY_YET.to_string(), Style::default().fg(Color::DarkGray)),
         Some(s) => ("●", text::online(s.queued), Style::default().fg(Color::Green)),
     };
@@ -167,7 +169,8 @@ fn draw_conversation(f: &mut Frame, app: &App, area: Rect) {
         f.render_widget(Paragraph::new(plain_rows(text::NO_CHATS, usize::from(inner.width))), inner);
         return;
     };
-    let mut title = vec![Span::styled(format!(" {} ", chat.summary.id.name()), Style::default().add_modifier(Modifier::BOLD))];
+    let mut title =
+        vec![Span::styled(format!(" {} ", chat.summary.id.name()), Style::default().add_modifier(Modifier::BOLD))];
     match &chat.summary.id {
         ChatId::Group(_) => title.push(Span::raw(text::members(&chat.summary.members))),
         ChatId::Contact(_) if chat.summary.verified => {
@@ -184,10 +187,8 @@ fn draw_conversation(f: &mut Frame, app: &App, area: Rect) {
     let mut banner: Vec<Line> = Vec::new();
     if chat.summary.identity_changed {
         let style = Style::default().fg(Color::White).bg(Color::Red).add_modifier(Modifier::BOLD);
-        banner = plain_rows(&text::identity_banner(chat.summary.id.name()), w)
-            .into_iter()
-            .map(|l| l.style(style))
-            .collect();
+        banner =
+            plain_rows(&text::identity_banner(chat.summary.id.name()), w).into_iter().map(|l| l.style(style)).collect();
     } else if !chat.summary.ready {
         banner = plain_rows(&text::not_ready_banner(chat.summary.id.name()), w)
             .into_iter()
@@ -235,7 +236,10 @@ pub fn message_rows(chat: &Chat, w: usize) -> Vec<Line<'static>> {
             day = date.to_string();
             let label = format!(" {date} ");
             let side = w.saturating_sub(str_width(&label)) / 2;
-            out.push(Line::styled(format!("{}{label}{}", "─".repeat(side), "─".repeat(side)), Style::default().fg(Color::DarkGray)));
+            out.push(Line::styled(
+                format!("{}{label}{}", "─".repeat(side), "─".repeat(side)),
+                Style::default().fg(Color::DarkGray),
+            ));
         }
         let who = sender_name(chat, e);
         let mark = delivery_mark(e);

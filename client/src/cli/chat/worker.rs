@@ -18,38 +18,86 @@ pub const STATUS_INTERVAL: Duration = Duration::from_millis(500);
 pub enum Request {
     /// This conversation is on screen: load it, and reload it when deliveries change.
     Open(ChatId),
-    SendText { chat: ChatId, text: String },
-    CreateInvite { name: Option<String> },
-    AcceptInvite { link: String, name: String },
+    SendText {
+        chat: ChatId,
+        text: String,
+    },
+    CreateInvite {
+        name: Option<String>,
+    },
+    AcceptInvite {
+        link: String,
+        name: String,
+    },
     SafetyNumber(String),
     MarkVerified(String),
     AcceptIdentity(String),
-    SendFile { chat: ChatId, path: PathBuf },
-    GroupCreate { name: String, members: Vec<String> },
-    GroupAdd { group: String, member: String },
-    GroupRemove { group: String, member: String },
-    SetTimer { chat: ChatId, secs: Option<u64> },
+    SendFile {
+        chat: ChatId,
+        path: PathBuf,
+    },
+    GroupCreate {
+        name: String,
+        members: Vec<String>,
+    },
+    GroupAdd {
+        group: String,
+        member: String,
+    },
+    GroupRemove {
+        group: String,
+        member: String,
+    },
+    SetTimer {
+        chat: ChatId,
+        secs: Option<u64>,
+    },
 }
 
 /// What the worker reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     Chats(Vec<ChatSummary>),
-    History { chat: ChatId, entries: Vec<Entry> },
+    History {
+        chat: ChatId,
+        entries: Vec<Entry>,
+    },
     Status(RelayStatus),
     /// Receiving has started (or could not, see the notices before this).
     Started,
     Notice(Notice),
-    Sent { chat: ChatId, text: String, result: Result<(), BackendError> },
+    Sent {
+        chat: ChatId,
+        text: String,
+        result: Result<(), BackendError>,
+    },
     Invite(Result<String, BackendError>),
-    Accepted { name: String, result: Result<(), BackendError> },
-    Safety { name: String, result: Result<Safety, BackendError> },
-    Verified { name: String, result: Result<(), BackendError> },
-    IdentityAccepted { name: String, result: Result<(), BackendError> },
-    FileProgress { done: u64, total: u64 },
+    Accepted {
+        name: String,
+        result: Result<(), BackendError>,
+    },
+    Safety {
+        name: String,
+        result: Result<Safety, BackendError>,
+    },
+    Verified {
+        name: String,
+        result: Result<(), BackendError>,
+    },
+    IdentityAccepted {
+        name: String,
+        result: Result<(), BackendError>,
+    },
+    FileProgress {
+        done: u64,
+        total: u64,
+    },
     FileDone(Result<(), BackendError>),
     GroupDone(Result<(), BackendError>),
-    TimerDone { secs: Option<u64>, result: Result<(), BackendError> },
+    TimerDone {
+        secs: Option<u64>,
+        result: Result<(), BackendError>,
+    },
     /// Loading something failed (the list, a history, the status).
     Failed(BackendError),
 }
