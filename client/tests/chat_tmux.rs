@@ -59,6 +59,12 @@ impl Tmux {
         std::thread::sleep(Duration::from_millis(150));
     }
 
+    /// Pastes text as a terminal does (bracketed paste).
+    fn paste(&self, s: &str) {
+        assert!(self.tmux(&["set-buffer", "--", s]).status.success());
+        assert!(self.tmux(&["paste-buffer", "-p", "-t", "chat"]).status.success());
+    }
+
     fn screen(&self) -> String {
         String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-t", "chat"]).stdout).into_owned()
     }
@@ -131,6 +137,78 @@ fn chat_in_a_terminal_sends_sees_the_reply_and_rides_out_a_relay_outage() {
     t.key("C-q");
     let s = t.until(&["CHAT-EXITED 0"]);
     assert!(!s.contains("hello from the chat") && !s.contains("回答"), "the conversation stayed on screen:\n{s}");
+    rt.block_on(relay.stop());
+}
+
+/// The invite link shown in the invite popup: its rows, without the popup's borders.
+fn link_on(screen: &str) -> String {
+    let inner = |l: &str| l.trim_start_matches('│').trim_end().trim_end_matches('│').trim().to_string();
+    let rows: Vec<String> = screen.lines().map(inner).collect();
+    let start = rows.iter().position(|r| r.starts_with("sotto:invite#")).expect("a link on screen");
+    rows[start..].iter().take_while(|r| !r.is_empty()).cloned().collect()
+}
+
+#[test]
+fn chat_makes_and_accepts_invites_and_verifies_a_safety_number() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let relay = rt.block_on(TestRelay::start());
+    let address = relay.address.to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, c, d) = (tmp.path().join("a"), tmp.path().join("c"), tmp.path().join("d"));
+    ok(&a, &["init", "--relay", &address, "--name", "Alice"]);
+    ok(&c, &["init", "--relay", &address, "--name", "Carol"]);
+    ok(&d, &["init", "--relay", &address, "--name", "Dave"]);
+
+    // Wide enough for the whole link on one screen (the QR code would need 179×91).
+    let t = Tmux::start(&a, 250, 60);
+    t.until(&["No conversations yet"]);
+
+    // An invite made in the chat, accepted on the command line.
+    t.key("F2");
+    t.until(&["What will you call"]);
+    t.type_text("Carol");
+    t.key("Enter");
+    let s = t.until(&["sotto:invite#", "The QR code needs a window of at least"]);
+    let link = link_on(&s);
+    ok(&c, &["accept", &link, "--name", "Alice"]);
+    t.key("Escape");
+    t.until(&["Carol", "to Carol"]);
+    ok(&c, &["listen", "--timeout", "3"]);
+    t.type_text("hi Carol");
+    t.key("Enter");
+    t.until(&["me: hi Carol  ✓"]);
+    assert_eq!(ok(&c, &["listen", "--once", "--timeout", "20"]).trim(), "Alice: hi Carol");
+
+    // An invite made on the command line, pasted into the chat.
+    let out = ok(&d, &["invite", "--name", "Alice", "--no-qr"]);
+    let dave_link = out.lines().find(|l| l.starts_with("sotto:")).unwrap().to_string();
+    t.key("F3");
+    t.until(&["Paste the invite link"]);
+    t.paste(&dave_link);
+    t.key("Enter");
+    t.type_text("Dave 大卫");
+    t.key("Enter");
+    t.until(&["Invite accepted: Dave 大卫"]);
+    ok(&d, &["listen", "--timeout", "3"]);
+    t.key("Tab");
+    t.until(&["to Dave 大卫"]);
+
+    // The safety number on screen is the one Dave's side shows; mark it verified.
+    t.key("F4");
+    let theirs = ok(&d, &["verify", "Alice"]).trim().replace(' ', "");
+    assert_eq!(theirs.len(), 60);
+    let s = t.until(&["Safety number", "Status: not verified."]);
+    for row in theirs.as_bytes().chunks(20) {
+        let groups: Vec<&str> = row.chunks(5).map(|g| std::str::from_utf8(g).unwrap()).collect();
+        assert!(s.contains(&groups.join("  ")), "{} not on screen:\n{s}", groups.join("  "));
+    }
+    t.key("v");
+    t.until(&["Status: verified."]);
+    t.key("Escape");
+    t.until(&["Dave 大卫 ✓ verified"]);
+
+    t.key("C-q");
+    t.until(&["CHAT-EXITED 0"]);
     rt.block_on(relay.stop());
 }
 

@@ -264,14 +264,20 @@ impl Backend for ClientBackend {
     async fn create_invite(&mut self, name: Option<&str>) -> Result<String, BackendError> {
         let mut c = self.holder.client.lock().await;
         let link = c.create_invite(name, None).await?;
-        // This reached a relay: deliver anything still queued.
+        // Receiving started before this mailbox existed: subscribe it too. The relay was
+        // just reached, so this normally succeeds; if the link drops, `poll` subscribes
+        // every mailbox on that relay again when it reconnects. Deliver anything queued.
+        let _ = c.subscribe_all().await;
         let _ = c.flush_outbox().await;
         Ok(link)
     }
 
     async fn accept_invite(&mut self, link: &str, name: &str) -> Result<(), BackendError> {
         let mut c = self.holder.client.lock().await;
-        Ok(c.accept_invite(link, name).await?)
+        c.accept_invite(link, name).await?;
+        // The mailbox made for their answer did not exist when receiving started.
+        let _ = c.subscribe_all().await;
+        Ok(())
     }
 
     async fn safety_number(&mut self, name: &str) -> Result<Safety, BackendError> {
