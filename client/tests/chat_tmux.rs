@@ -10,6 +10,7 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::binary::*;
@@ -25,7 +26,9 @@ struct Tmux {
 
 impl Tmux {
     fn start(profile: &Path, width: u16, height: u16) -> Self {
-        let socket = format!("sotto-chat-test-{}", std::process::id());
+        // One server per test: tests in this file run at the same time.
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let socket = format!("sotto-chat-test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         // The shell line prints the exit code after the chat, so the test sees it ended and
         // what the terminal shows afterwards.
         let line = format!(
@@ -111,6 +114,22 @@ fn chat_in_a_terminal_sends_sees_the_reply_and_rides_out_a_relay_outage() {
     assert_eq!(got.trim(), "Alice: hello from the chat 你好");
     ok(&b, &["send", "Alice", "the answer 回答 ياخشى"]);
     t.until(&["Bob: the answer 回答 ياخشى"]);
+
+    // The window grows and shrinks: the screen follows.
+    for (w, h) in [(100, 30), (80, 24)] {
+        assert!(t.tmux(&["resize-window", "-t", "chat", "-x", &w.to_string(), "-y", &h.to_string()]).status.success());
+        let deadline = Instant::now() + SCREEN_WAIT;
+        loop {
+            let s = t.screen();
+            let title = s.lines().next().unwrap_or_default().to_string();
+            // The title ends one cell before the edge ("F1 or ? help "), trimmed by tmux.
+            if title.chars().count() == w - 1 && title.ends_with("F1 or ? help") && s.contains("Bob: the answer") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "not redrawn at {w}×{h}:\n{s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 
     // The help is one key away, and closes.
     t.key("F1");

@@ -165,6 +165,27 @@ fn wide_characters_wrap_and_the_cursor_sits_after_them() {
 }
 
 #[test]
+fn escape_sequences_in_a_message_never_reach_the_terminal() {
+    let mut app = fixture();
+    let evil = "a\u{1b}[2J\u{1b}]52;c;c2VjcmV0\u{7}b\u{9b}31mc";
+    app.on_event(Event::History {
+        chat: ChatId::Contact("Aynur".into()),
+        entries: vec![entry(false, evil, T0, Delivery::Received)],
+    });
+    let b = draw(&app, 80, 24);
+    let buf = b.buffer();
+    for cell in &buf.content {
+        assert!(
+            !cell.symbol().chars().any(char::is_control),
+            "a control character reached the screen: {:?}",
+            cell.symbol()
+        );
+    }
+    assert!(joined(&b).contains("Aynur: a[2J]52;c;c2VjcmV0b31mc"), "{}", joined(&b));
+    assert_cells_line_up(&b);
+}
+
+#[test]
 fn multi_line_input_grows_and_keeps_the_cursor() {
     let mut app = fixture();
     app.input.insert_str("first line\nsecond 行\nthird");
