@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::backend::ChatId;
+use sotto_client::app::records::Delivery;
+
+use super::backend::{ChatId, Entry};
 use super::state::{App, Field, GroupAction, Popup, TIMER_CHOICES};
 use super::worker::Request;
 
@@ -127,6 +129,18 @@ impl App {
         let text = self.input.take();
         if let Some(c) = self.current_mut() {
             c.scroll = 0;
+            // Shown at once as queued, whatever the network does; the worker's reload after
+            // the send replaces it with what the profile stored.
+            if c.loaded {
+                let sent_at_ms = now_ms();
+                c.entries.push(Entry {
+                    mine: true,
+                    sender: None,
+                    text: text.clone(),
+                    sent_at_ms,
+                    delivery: Delivery::Queued,
+                });
+            }
         }
         vec![Request::SendText { chat, text }]
     }
@@ -305,6 +319,12 @@ impl App {
         }
         Vec::new()
     }
+}
+
+/// This device's clock, in milliseconds since the epoch (as messages are stamped).
+fn now_ms() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Scroll keys in a scrollable popup; true if `k` was one.

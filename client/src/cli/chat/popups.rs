@@ -91,7 +91,11 @@ pub fn draw(f: &mut Frame, app: &App) {
                         Line::raw(text::SAFETY_NOT_VERIFIED)
                     };
                     lines.push(state);
-                    lines.push(hint(if s.changed { text::SAFETY_KEYS_CHANGED } else { text::SAFETY_KEYS }));
+                    lines.push(hint(match (s.changed, s.verified) {
+                        (true, _) => text::SAFETY_KEYS_CHANGED,
+                        (false, false) => text::SAFETY_KEYS,
+                        (false, true) => text::DOC_KEYS,
+                    }));
                     lines.push(Line::raw(""));
                     let scannable =
                         base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &s.scannable);
@@ -164,7 +168,6 @@ pub fn draw(f: &mut Frame, app: &App) {
             f.render_widget(Paragraph::new(lines), inner);
         }
     }
-    let _ = app;
 }
 
 /// A rectangle of at most `w`×`h` in the middle of `area`.

@@ -173,7 +173,7 @@ impl App {
                 self.status = Some(s);
             }
             Event::Started => self.started = true,
-            Event::Notice(n) => self.on_notice(n),
+            Event::Notice(n) => return self.on_notice(n),
             Event::Sent { chat, text: body, result } => match result {
                 Ok(()) => {}
                 Err(BackendError::Queued(_)) => self.info(text::QUEUED_TOAST),
@@ -314,7 +314,7 @@ impl App {
         }
     }
 
-    fn on_notice(&mut self, n: Notice) {
+    fn on_notice(&mut self, n: Notice) -> Vec<Request> {
         match n {
             Notice::Message { from, text: body, sent_at_ms, .. } => {
                 let (chat, sender) = self.route(&from);
@@ -328,6 +328,9 @@ impl App {
                             sent_at_ms,
                             delivery: Delivery::Received,
                         });
+                    } else if on_screen {
+                        // Its history may have been read before this message was stored.
+                        return vec![Request::Open(chat)];
                     }
                     if !on_screen {
                         c.unread += 1;
@@ -346,6 +349,7 @@ impl App {
             Notice::RelayTrouble(reason) => self.relay_problem = Some(reason),
             _ => {}
         }
+        Vec::new()
     }
 
     /// Which conversation a sender belongs to. Group messages come from `GROUP/NAME`;

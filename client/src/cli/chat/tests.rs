@@ -99,6 +99,9 @@ fn enter_sends_and_a_refused_message_comes_back_to_the_input() {
     let chat = ChatId::Contact("Aynur".into());
     assert_eq!(r, vec![Request::SendText { chat: chat.clone(), text: "hello 你好\nsecond".into() }]);
     assert!(app.input.is_empty());
+    // On screen at once, as queued, before the worker answers.
+    let last = app.current().unwrap().entries.last().unwrap();
+    assert!(last.mine && last.delivery == Delivery::Queued && last.text == "hello 你好\nsecond");
     app.on_event(Event::Sent {
         chat: chat.clone(),
         text: "hello 你好\nsecond".into(),

@@ -198,6 +198,28 @@ fn multi_line_input_grows_and_keeps_the_cursor() {
 }
 
 #[test]
+fn scrollback_pages_through_older_messages() {
+    let mut app = fixture();
+    let entries = (0..60).map(|i| entry(i % 2 == 0, &format!("message {i}"), T0 + i * MIN, Delivery::Stored)).collect();
+    app.on_event(Event::History { chat: ChatId::Contact("Aynur".into()), entries });
+    let dims = view::dims(ratatui::layout::Rect::new(0, 0, 80, 24), &app);
+    let s = joined(&draw(&app, 80, 24));
+    assert!(s.contains("message 59") && !s.contains("message 30 "), "{s}");
+    app.on_key(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::PageUp), dims);
+    let s = joined(&draw(&app, 80, 24));
+    assert!(!s.contains("message 59") && s.contains("message 40"), "{s}");
+    assert!(s.contains("more rows (PgDn, Esc)"), "{s}");
+    // Far past the top: the oldest message and the day line are shown, no further.
+    for _ in 0..20 {
+        app.on_key(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::PageUp), dims);
+    }
+    let s = joined(&draw(&app, 80, 24));
+    assert!(s.contains("message 0") && s.contains(" 2026-11-23 "), "{s}");
+    app.on_key(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Esc), dims);
+    assert!(joined(&draw(&app, 80, 24)).contains("message 59"));
+}
+
+#[test]
 fn help_lists_the_keys() {
     let mut app = fixture();
     app.popup = Some(Popup::Help { scroll: 0 });
