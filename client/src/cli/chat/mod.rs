@@ -113,6 +113,7 @@ fn ui(
     stop: &AtomicBool,
 ) -> Result<(), String> {
     install_panic_hook();
+    TERMINAL_TAKEN.store(true, Ordering::SeqCst);
     let mut terminal = setup().map_err(|e| {
         restore();
         e.to_string()
@@ -122,6 +123,10 @@ fn ui(
     result
 }
 
+/// Whether the chat holds the terminal (raw mode, alternate screen): only then does a
+/// panic restore it.
+static TERMINAL_TAKEN: AtomicBool = AtomicBool::new(false);
+
 fn setup() -> std::io::Result<Terminal<CrosstermBackend<std::io::Stdout>>> {
     terminal::enable_raw_mode()?;
     let mut out = std::io::stdout();
@@ -129,8 +134,12 @@ fn setup() -> std::io::Result<Terminal<CrosstermBackend<std::io::Stdout>>> {
     Terminal::new(CrosstermBackend::new(out))
 }
 
-/// Wipes what the chat showed and gives the terminal back as it was. Safe to call twice.
+/// Wipes what the chat showed and gives the terminal back as it was. Only the first call
+/// after taking the terminal does anything.
 fn restore() {
+    if !TERMINAL_TAKEN.swap(false, Ordering::SeqCst) {
+        return;
+    }
     let mut out = std::io::stdout();
     // The alternate screen is cleared before leaving (some terminals keep it), and the
     // main screen is cleared after, so no message stays visible.
