@@ -115,6 +115,8 @@ pub enum Command {
     Duress(super::defences::DuressCommand),
     /// Destroy this profile at once (no passphrase needed).
     Panic,
+    /// The full-screen terminal chat (F1 inside shows the keys).
+    Chat,
 }
 
 impl Cli {

@@ -183,6 +183,11 @@ pub async fn execute(h: &std::rc::Rc<Holder>, command: &super::Command, out: &dy
                 Err(e) => fail(out, &e),
             }
         }
+        C::Chat if out.is_terminal() => super::chat::run(h).await,
+        C::Chat => {
+            out.err(super::chat_text::CHAT_ELSEWHERE);
+            1
+        }
         C::Init { .. } | C::Demo | C::Duress(_) => 2,
     }
 }

@@ -182,7 +182,7 @@ pub fn history_line(name: &str, m: &Message) -> String {
 }
 
 /// `YYYY-MM-DD HH:MM` in UTC.
-fn format_time(ms: u64) -> String {
+pub fn format_time(ms: u64) -> String {
     let secs = ms / 1000;
     let days = i64::try_from(secs / 86_400).unwrap_or(0);
     let (h, mi) = ((secs % 86_400) / 3600, (secs % 3600) / 60);

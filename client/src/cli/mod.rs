@@ -5,9 +5,12 @@
 //! - [`holder`]: the process holding the profile: its client, the notice pump, and
 //!   serving commands forwarded by other `sotto` processes.
 //! - [`demo`]: `sotto demo`.
+//! - [`chat`]: `sotto chat`, the terminal UI (its sentences in [`chat_text`]).
 //! - [`text`]: every sentence shown to a person.
 
 mod args;
+mod chat;
+mod chat_text;
 mod commands;
 mod defences;
 mod demo;

@@ -1,0 +1,245 @@
+//! `sotto chat` as a person uses it: the real binary in a real terminal (tmux, 80×24),
+//! keys typed with `send-keys`, the screen read with `capture-pane`, against a real relay,
+//! with the other side driven by the real `sotto` command line. The relay is also stopped
+//! and started again while the chat runs.
+//!
+//! tmux comes from `scripts/setup` (Debian package `tmux`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::binary::*;
+use common::*;
+
+/// How long the screen may take to show something.
+const SCREEN_WAIT: Duration = Duration::from_secs(30);
+
+/// A tmux server of our own (its own socket), killed when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(profile: &Path, width: u16, height: u16) -> Self {
+        // One server per test: tests in this file run at the same time.
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let socket = format!("sotto-chat-test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        // The shell line prints the exit code after the chat, so the test sees it ended and
+        // what the terminal shows afterwards.
+        let line = format!(
+            "SOTTO_PASSPHRASE='{PASSPHRASE}' '{}' --profile '{}' chat; echo CHAT-EXITED $?; sleep 60",
+            env!("CARGO_BIN_EXE_sotto"),
+            profile.display()
+        );
+        let status = Command::new("tmux")
+            .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d", "-s", "chat"])
+            .args(["-x", &width.to_string(), "-y", &height.to_string()])
+            .args(["env", "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "TERM=xterm-256color", "sh", "-c", &line])
+            .status()
+            .expect("tmux is missing: run scripts/setup");
+        assert!(status.success(), "tmux could not start");
+        Self { socket }
+    }
+
+    fn tmux(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux").args(["-L", &self.socket]).args(args).output().unwrap()
+    }
+
+    /// Types text literally.
+    fn type_text(&self, s: &str) {
+        assert!(self.tmux(&["send-keys", "-t", "chat", "-l", s]).status.success());
+    }
+
+    /// Presses one key (tmux's names: Enter, F1, C-q …).
+    fn key(&self, k: &str) {
+        assert!(self.tmux(&["send-keys", "-t", "chat", k]).status.success());
+        // Separate keys arrive as separate reads, as when a person types them.
+        std::thread::sleep(Duration::from_millis(150));
+    }
+
+    /// Pastes text as a terminal does (bracketed paste).
+    fn paste(&self, s: &str) {
+        assert!(self.tmux(&["set-buffer", "--", s]).status.success());
+        assert!(self.tmux(&["paste-buffer", "-p", "-t", "chat"]).status.success());
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-t", "chat"]).stdout).into_owned()
+    }
+
+    /// Waits until the screen shows every one of `want`; returns it.
+    fn until(&self, want: &[&str]) -> String {
+        let deadline = Instant::now() + SCREEN_WAIT;
+        loop {
+            let s = self.screen();
+            if want.iter().all(|w| s.contains(w)) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "the screen never showed {want:?}; it shows:\n{s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-server"]);
+    }
+}
+
+#[test]
+fn chat_in_a_terminal_sends_sees_the_reply_and_rides_out_a_relay_outage() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let relay_home = Restartable::new();
+    let relay = rt.block_on(relay_home.start(0));
+    let port = relay.address.port;
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    introduce(&relay.address.to_string(), &a, &b);
+
+    let t = Tmux::start(&a, 80, 24);
+    let s = t.until(&["● online", "Bob", "to Bob"]);
+    assert!(s.contains("not verified (F4)"), "{s}");
+
+    // Alice writes in the chat; Bob, on the command line, receives it and answers.
+    t.type_text("hello from the chat 你好");
+    t.key("Enter");
+    t.until(&["me: hello from the chat 你好  ✓"]);
+    let got = ok(&b, &["listen", "--once", "--timeout", "20"]);
+    assert_eq!(got.trim(), "Alice: hello from the chat 你好");
+    ok(&b, &["send", "Alice", "the answer 回答 ياخشى"]);
+    t.until(&["Bob: the answer 回答 ياخشى"]);
+
+    // The window grows and shrinks: the screen follows.
+    for (w, h) in [(100, 30), (80, 24)] {
+        assert!(t.tmux(&["resize-window", "-t", "chat", "-x", &w.to_string(), "-y", &h.to_string()]).status.success());
+        let deadline = Instant::now() + SCREEN_WAIT;
+        loop {
+            let s = t.screen();
+            let title = s.lines().next().unwrap_or_default().to_string();
+            // The title ends one cell before the edge ("F1 or ? help "), trimmed by tmux.
+            if title.chars().count() == w - 1 && title.ends_with("F1 or ? help") && s.contains("Bob: the answer") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "not redrawn at {w}×{h}:\n{s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    // The help is one key away, and closes.
+    t.key("F1");
+    t.until(&["Keys", "F2  Ctrl-N"]);
+    t.key("Escape");
+
+    // The relay goes away: the UI says so, keeps taking keys, and queues.
+    rt.block_on(relay.stop());
+    t.until(&["relay unreachable"]);
+    t.type_text("written during the outage");
+    t.key("Enter");
+    t.until(&["me: written during the outage  ◷ queued", "1 waiting"]);
+    t.key("F1");
+    t.until(&["Keys"]);
+    t.key("Escape");
+
+    // It comes back on the same address: the message goes out by itself.
+    let relay = rt.block_on(relay_home.start(port));
+    t.until(&["me: written during the outage  ✓", "● online"]);
+    let got = ok(&b, &["listen", "--once", "--timeout", "20"]);
+    assert_eq!(got.trim(), "Alice: written during the outage");
+
+    // Quitting wipes the screen and exits cleanly.
+    t.key("C-q");
+    let s = t.until(&["CHAT-EXITED 0"]);
+    assert!(!s.contains("hello from the chat") && !s.contains("回答"), "the conversation stayed on screen:\n{s}");
+    rt.block_on(relay.stop());
+}
+
+/// The invite link shown in the invite popup: its rows, without the popup's borders.
+fn link_on(screen: &str) -> String {
+    let inner = |l: &str| l.trim_start_matches('│').trim_end().trim_end_matches('│').trim().to_string();
+    let rows: Vec<String> = screen.lines().map(inner).collect();
+    let start = rows.iter().position(|r| r.starts_with("sotto:invite#")).expect("a link on screen");
+    rows[start..].iter().take_while(|r| !r.is_empty()).cloned().collect()
+}
+
+#[test]
+fn chat_makes_and_accepts_invites_and_verifies_a_safety_number() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let relay = rt.block_on(TestRelay::start());
+    let address = relay.address.to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, c, d) = (tmp.path().join("a"), tmp.path().join("c"), tmp.path().join("d"));
+    ok(&a, &["init", "--relay", &address, "--name", "Alice"]);
+    ok(&c, &["init", "--relay", &address, "--name", "Carol"]);
+    ok(&d, &["init", "--relay", &address, "--name", "Dave"]);
+
+    // Wide enough for the whole link on one screen (the QR code would need 179×91).
+    let t = Tmux::start(&a, 250, 60);
+    t.until(&["No conversations yet"]);
+
+    // An invite made in the chat, accepted on the command line.
+    t.key("F2");
+    t.until(&["What will you call"]);
+    t.type_text("Carol");
+    t.key("Enter");
+    let s = t.until(&["sotto:invite#", "The QR code needs a window of at least"]);
+    let link = link_on(&s);
+    ok(&c, &["accept", &link, "--name", "Alice"]);
+    t.key("Escape");
+    t.until(&["Carol", "to Carol"]);
+    ok(&c, &["listen", "--timeout", "3"]);
+    t.type_text("hi Carol");
+    t.key("Enter");
+    t.until(&["me: hi Carol  ✓"]);
+    assert_eq!(ok(&c, &["listen", "--once", "--timeout", "20"]).trim(), "Alice: hi Carol");
+
+    // An invite made on the command line, pasted into the chat.
+    let out = ok(&d, &["invite", "--name", "Alice", "--no-qr"]);
+    let dave_link = out.lines().find(|l| l.starts_with("sotto:")).unwrap().to_string();
+    t.key("F3");
+    t.until(&["Paste the invite link"]);
+    t.paste(&dave_link);
+    t.key("Enter");
+    t.type_text("Dave 大卫");
+    t.key("Enter");
+    t.until(&["Invite accepted: Dave 大卫"]);
+    ok(&d, &["listen", "--timeout", "3"]);
+    t.key("Tab");
+    t.until(&["to Dave 大卫"]);
+
+    // The safety number on screen is the one Dave's side shows; mark it verified.
+    t.key("F4");
+    let theirs = ok(&d, &["verify", "Alice"]).trim().replace(' ', "");
+    assert_eq!(theirs.len(), 60);
+    let s = t.until(&["Safety number", "Status: not verified."]);
+    for row in theirs.as_bytes().chunks(20) {
+        let groups: Vec<&str> = row.chunks(5).map(|g| std::str::from_utf8(g).unwrap()).collect();
+        assert!(s.contains(&groups.join("  ")), "{} not on screen:\n{s}", groups.join("  "));
+    }
+    t.key("v");
+    t.until(&["Status: verified."]);
+    t.key("Escape");
+    t.until(&["Dave 大卫 ✓ verified"]);
+
+    t.key("C-q");
+    t.until(&["CHAT-EXITED 0"]);
+    rt.block_on(relay.stop());
+}
+
+#[test]
+fn chat_refuses_to_run_without_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let relay = rt.block_on(TestRelay::start());
+    let a = tmp.path().join("a");
+    ok(&a, &["init", "--relay", &relay.address.to_string()]);
+    let o = run(&a, &["chat"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("needs a terminal"), "{}", String::from_utf8_lossy(&o.stderr));
+    rt.block_on(relay.stop());
+}
