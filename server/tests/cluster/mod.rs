@@ -117,3 +117,64 @@ pub fn keys_with_ttls(ports: &[u16], ns: &str) -> Vec<(String, i64)> {
 pub fn ports_of(seeds: &str) -> Vec<u16> {
     seeds.split(',').filter_map(|s| s.rsplit_once(':')).map(|(_, p)| p.parse().unwrap()).collect()
 }
+
+/// A round-robin TCP proxy on 127.0.0.1:0: the one address in front of several relay
+/// nodes, as DNS or a load balancer would be. A backend that refuses the connection is
+/// skipped, as a load balancer's health check would.
+pub struct Proxy {
+    pub port: u16,
+    /// The backend index each accepted connection went to, in order.
+    pub choices: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start(backends: Vec<std::net::SocketAddr>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let choices = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = choices.clone();
+        let task = tokio::spawn(async move {
+            let mut next = 0usize;
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else { return };
+                let mut chosen = None;
+                for i in 0..backends.len() {
+                    let idx = (next + i) % backends.len();
+                    if let Ok(s) = tokio::net::TcpStream::connect(backends[idx]).await {
+                        chosen = Some((idx, s));
+                        break;
+                    }
+                }
+                let Some((idx, mut upstream)) = chosen else { continue };
+                next = idx + 1;
+                log.lock().unwrap().push(idx);
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                });
+            }
+        });
+        Self { port, choices, task }
+    }
+
+    /// The relay address clients use: the proxy's, with the nodes' shared pin.
+    pub fn address(&self, pin: &sotto_proto::Pin) -> sotto_proto::RelayAddress {
+        format!("sotto://127.0.0.1:{}#{pin}", self.port).parse().unwrap()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Copies every file of `from` (the relay's key and certificate) into `to`.
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        assert!(entry.file_type().unwrap().is_file(), "the data directory holds more than key and certificate");
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
