@@ -52,6 +52,14 @@ impl TwoNodes {
     }
 }
 
+impl Drop for TwoNodes {
+    fn drop(&mut self) {
+        for node in self.nodes.iter_mut().filter_map(Option::take) {
+            node.kill();
+        }
+    }
+}
+
 fn start_node(cwd: &Path, data: &Path, url: &str, log: &str) -> RelayProcess {
     RelayProcess::start(cwd, free_port(), &["--data", data.to_str().unwrap(), "--store", url], &cwd.join(log))
 }
