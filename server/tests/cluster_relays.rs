@@ -97,6 +97,23 @@ async fn a_client_on_one_node_receives_what_another_sent_through_the_other() {
     assert_eq!(ended, Some(Event::Push(Push::Unsubscribed { recv_id: alice_mb.recv_id })));
 }
 
+#[tokio::test]
+async fn subscribing_on_one_node_ends_the_subscription_held_on_the_other() {
+    let nodes = TwoNodes::start().await;
+    let mut first = nodes.link().await;
+    let second = nodes.link().await;
+    assert_eq!(nodes.choices(), vec![0, 1]);
+    let mb = create_mailbox(&first).await;
+    assert_eq!(subscribe(&first, &mb).await, Response::Ok);
+    // The owner comes back on the other node (say, from a new network) while the old
+    // connection still looks alive: as within one relay, the newer subscription wins.
+    assert_eq!(subscribe(&second, &mb).await, Response::Ok);
+    let ended = tokio::time::timeout(PATIENCE, first.next_event()).await.unwrap();
+    assert_eq!(ended, Some(Event::Push(Push::Unsubscribed { recv_id: mb.recv_id })));
+    assert_eq!(send(&first, mb.send_id, 9).await, Response::Ok);
+    assert!(common::quiet_for(&mut first, 500).await, "the ended subscription still delivers");
+}
+
 /// One party of a conversation that reconnects through the address when its link dies.
 struct Party {
     address: RelayAddress,

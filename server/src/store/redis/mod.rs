@@ -51,6 +51,11 @@ const RETRY_FIRST_PAUSE: Duration = Duration::from_millis(50);
 /// Longest pause between retries.
 const RETRY_MAX_PAUSE: Duration = Duration::from_secs(1);
 
+/// Independent connections to each master. `WAIT` holds up the connection it is sent on
+/// until a replica answers, so durable writes take turns on one connection; several let
+/// that many wait at once.
+const DATA_CONNECTIONS: usize = 4;
+
 /// Time to connect to one node.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -92,7 +97,8 @@ impl RedisConfig {
 
 /// The [`Store`](super::Store) on Redis Cluster.
 pub struct RedisStore {
-    conn: ClusterConnection,
+    conns: Vec<ClusterConnection>,
+    next_conn: std::sync::atomic::AtomicUsize,
     keys: Keys,
     ttls: KeyTtls,
     events: Mutex<Option<StoreEvents>>,
@@ -102,11 +108,20 @@ impl RedisStore {
     /// Connects to the cluster; keys live as long as `ttls` says.
     pub async fn connect(config: &RedisConfig, ttls: KeyTtls) -> Result<Self, StoreError> {
         let urls: Vec<String> = config.nodes.iter().map(|n| format!("redis://{n}")).collect();
-        let client = builder(&urls).build().map_err(engine)?;
-        let conn = client.get_async_connection().await.map_err(engine)?;
+        let mut conns = Vec::with_capacity(DATA_CONNECTIONS);
+        for _ in 0..DATA_CONNECTIONS {
+            let client = builder(&urls).build().map_err(engine)?;
+            conns.push(client.get_async_connection().await.map_err(engine)?);
+        }
         let keys = Keys::new(&config.namespace);
         let events = notify::start(&urls, keys.clone()).await?;
-        Ok(Self { conn, keys, ttls, events: Mutex::new(Some(events)) })
+        Ok(Self { conns, next_conn: Default::default(), keys, ttls, events: Mutex::new(Some(events)) })
+    }
+
+    /// The next data connection, in turn.
+    fn conn(&self) -> ClusterConnection {
+        let i = self.next_conn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.conns[i % self.conns.len()].clone()
     }
 
     /// Runs a script on the master of `slot_key`'s slot. The request is built before
@@ -139,7 +154,7 @@ impl RedisStore {
         pipe.add_command(cmd);
         pipe.cmd("WAIT").arg(1).arg(WAIT_REPLICA_MS);
         let route = SingleNodeRoutingInfo::SpecificNode(Route::with_key(slot_key, SlotAddr::Master));
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         async move {
             let mut values = conn.route_pipeline(pipe, 0, 2, route).await.map_err(engine)?.into_iter();
             let (Some(result), Some(acked)) = (values.next(), values.next()) else {
@@ -155,7 +170,7 @@ impl RedisStore {
 
     /// Runs `cmd` on the master of `slot_key`'s slot.
     fn command(&self, slot_key: &str, cmd: Cmd) -> impl Future<Output = Result<Value, StoreError>> + Send + use<> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let route = routing(slot_key);
         async move { server_error(conn.route_command(cmd, route).await.map_err(engine)?) }
     }

@@ -5,6 +5,10 @@
 //! (`SPUBLISH`), so only the master of that slot and the one process holding the
 //! subscriber do any work. A wake-up carries no data: the queue stays the truth.
 //!
+//! A process that gains a subscriber also publishes `s` and its own random node id, so a
+//! subscription to the same mailbox held by another process ends there, as a second
+//! subscription ends the first within one process.
+//!
 //! The client library does not restore sharded subscriptions when a slot's master fails
 //! over (it moves to another node; measured with `redis` 1.8). So this task treats a
 //! `Disconnection` push as losing every subscription and an unexpected `SUnsubscribe` as
@@ -28,6 +32,13 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Longest pause between attempts to subscribe again.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Random bytes naming this process on the channels (never stored anywhere).
+const NODE_ID_LEN: usize = 16;
+
+/// What a wake-up channel carries (one message kind per byte tag).
+const MSG_DELETED: u8 = b'd';
+const MSG_CLAIMED: u8 = b's';
 
 /// What the hub asks of this task.
 enum Command {
@@ -55,7 +66,9 @@ pub(super) async fn start(urls: &[String], keys: Keys) -> Result<StoreEvents, St
     let conn = client.get_async_connection().await.map_err(engine)?;
     let (cmd_tx, commands) = unbounded_channel();
     let (event_tx, events) = unbounded_channel();
-    let task = Subscriptions { conn, keys, events: event_tx, watched: HashSet::new(), lost: HashSet::new() };
+    let mut node_id = [0u8; NODE_ID_LEN];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut node_id);
+    let task = Subscriptions { conn, keys, node_id, events: event_tx, watched: HashSet::new(), lost: HashSet::new() };
     tokio::spawn(task.run(commands, pushes));
     Ok(StoreEvents { watcher: std::sync::Arc::new(ChannelWatcher(cmd_tx)), events })
 }
@@ -63,6 +76,7 @@ pub(super) async fn start(urls: &[String], keys: Keys) -> Result<StoreEvents, St
 struct Subscriptions {
     conn: redis::cluster_async::ClusterConnection,
     keys: Keys,
+    node_id: [u8; NODE_ID_LEN],
     events: UnboundedSender<StoreEvent>,
     /// Mailboxes with a subscriber on this process.
     watched: HashSet<RecvId>,
@@ -82,6 +96,7 @@ impl Subscriptions {
                             self.lost.insert(r);
                             backoff = FIRST_BACKOFF;
                             self.subscribe_lost().await;
+                            self.claim(r).await;
                         }
                     }
                     Some(Command::Unwatch(r)) => {
@@ -127,13 +142,29 @@ impl Subscriptions {
         all
     }
 
+    /// Tells other processes that the mailbox's subscriber is here now. Best effort: a
+    /// doubled subscription only means envelopes pushed twice, which clients deduplicate.
+    async fn claim(&mut self, r: RecvId) {
+        let mut msg = Vec::with_capacity(1 + NODE_ID_LEN);
+        msg.push(MSG_CLAIMED);
+        msg.extend_from_slice(&self.node_id);
+        let mut cmd = redis::cmd("SPUBLISH");
+        cmd.arg(self.keys.channel(&r.0)).arg(msg);
+        let _: Result<Value, _> = cmd.query_async(&mut self.conn).await;
+    }
+
     fn on_push(&mut self, push: PushInfo) {
         match push.kind {
             PushKind::SMessage => {
                 let (Some(channel), Some(payload)) = (push.data.first(), push.data.get(1)) else { return };
                 let Some(r) = self.recv_id(channel) else { return };
                 let event = match payload {
-                    Value::BulkString(p) if p.as_slice() == b"d" => StoreEvent::Ended(r),
+                    Value::BulkString(p) => match p.split_first() {
+                        Some((&MSG_DELETED, _)) => StoreEvent::Ended(r),
+                        Some((&MSG_CLAIMED, id)) if id == self.node_id.as_slice() => return,
+                        Some((&MSG_CLAIMED, _)) => StoreEvent::Ended(r),
+                        _ => StoreEvent::Wake(r),
+                    },
                     _ => StoreEvent::Wake(r),
                 };
                 let _ = self.events.send(event);

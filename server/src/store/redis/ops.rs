@@ -32,18 +32,9 @@ impl Store for RedisStore {
     ) -> Result<(), StoreError> {
         let x = expire_at(self.ttls.mailbox_days).to_string();
         let skey = self.keys.send(&send_id.0);
-        let claimed = retry(|_| async {
-            let mut cmd = redis::cmd("SET");
-            cmd.arg(&skey).arg(&recv_id.0[..]).arg("NX").arg("GET").arg("EXAT").arg(&x);
-            // NX GET answers nil when it set the key, else the value there: ours if an
-            // earlier attempt set it.
-            match self.durable(&skey, cmd).await? {
-                Value::Nil => Ok(true),
-                v => Ok(bytes(v).as_deref() == Some(&recv_id.0[..])),
-            }
-        })
-        .await?;
-        if !claimed {
+        let args: [&[u8]; 2] = [&recv_id.0, x.as_bytes()];
+        let claimed = retry(|_| self.eval_durable(&skey, scripts::CLAIM_INDEX, &[&skey], &args)).await?;
+        if int(&claimed) != Some(1) {
             return Err(StoreError::Duplicate);
         }
         let mkey = self.keys.mailbox(&recv_id.0);
@@ -261,14 +252,13 @@ impl Store for RedisStore {
             let _ = self.eval(&tkey, scripts::BLOB_RELEASE, &[&tkey], &[size_s.as_bytes(), day.as_bytes()]).await;
         };
         let rkey = self.keys.read(&read_id.0);
-        let mut set = redis::cmd("SET");
-        set.arg(&rkey).arg(&write_id.0[..]).arg("NX").arg("EXAT").arg(&x);
-        match self.durable(&rkey, set).await {
-            Ok(Value::Nil) => {
+        let args: [&[u8]; 2] = [&write_id.0, x.as_bytes()];
+        match self.eval_durable(&rkey, scripts::CLAIM_INDEX, &[&rkey], &args).await.map(|v| int(&v)) {
+            Ok(Some(1)) => {}
+            Ok(_) => {
                 release().await;
                 return Err(StoreError::Duplicate);
             }
-            Ok(_) => {}
             Err(e) => {
                 release().await;
                 return Err(e);

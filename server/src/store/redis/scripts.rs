@@ -8,9 +8,16 @@
 /// channel, value, most envelopes queued, envelope expiry, token expiry.
 /// Returns the sequence number (the earlier one if this token already sent),
 /// -1 without a mailbox, -2 when the queue is full.
+///
+/// Every path that succeeds writes something, even a retry that finds its token: `WAIT`
+/// counts only the writes of its own connection, and that write, coming after the first
+/// attempt's in the master's stream, makes a replica's answer cover both.
 pub(super) const ENQUEUE: &str = r"
 local prev = redis.call('GET', KEYS[3])
-if prev then return tonumber(prev) end
+if prev then
+  redis.call('SET', KEYS[3], prev, 'KEEPTTL')
+  return tonumber(prev)
+end
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 for _ = 1, 64 do
   local first = redis.call('ZRANGE', KEYS[2], 0, 0)
@@ -36,11 +43,24 @@ r[6] = redis.call('ZCARD', KEYS[2])
 return r
 ";
 
+/// Writes an index key (send id to recv id, read id to write id) unless another value
+/// holds it. KEYS: index key. ARGV: value, expiry. Returns 1 if it holds ARGV[1] now
+/// (written again if a lost attempt wrote it: see [`ENQUEUE`] on why), 0 if taken.
+pub(super) const CLAIM_INDEX: &str = r"
+local v = redis.call('GET', KEYS[1])
+if v and v ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EXAT', ARGV[2])
+return 1
+";
+
 /// Creates a mailbox. KEYS: record. ARGV: send_id, owner_key, expires_day, expiry,
 /// retrying ('1' when an earlier attempt may have created it). Returns 1, or 0 if taken.
 pub(super) const CREATE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  if ARGV[5] == '1' and redis.call('HGET', KEYS[1], 's') == ARGV[1] then return 1 end
+  if ARGV[5] == '1' and redis.call('HGET', KEYS[1], 's') == ARGV[1] then
+    redis.call('HSET', KEYS[1], 's', ARGV[1])
+    return 1
+  end
   return 0
 end
 redis.call('HSET', KEYS[1], 's', ARGV[1], 'o', ARGV[2], 'e', ARGV[3], 'n', 0, 'x', ARGV[4])
@@ -68,7 +88,10 @@ return 0
 pub(super) const SECURE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('HSETNX', KEYS[1], 'k', ARGV[1]) == 1 then return 0 end
-if ARGV[2] == '1' and redis.call('HGET', KEYS[1], 'k') == ARGV[1] then return 0 end
+if ARGV[2] == '1' and redis.call('HGET', KEYS[1], 'k') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'k', ARGV[1])
+  return 0
+end
 return -2
 ";
 

@@ -77,7 +77,7 @@ impl RedisStore {
         let mut cmd = redis::cmd("CLUSTER");
         cmd.arg("NODES");
         let v = retry(|_| async {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn();
             server_error(conn.route_command(cmd.clone(), RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random)).await.map_err(engine)?)
         })
         .await?;
@@ -97,7 +97,7 @@ impl RedisStore {
             cmd.arg(&cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(SCAN_COUNT);
             let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host: host.to_string(), port });
             let v = retry(|_| async {
-                let mut conn = self.conn.clone();
+                let mut conn = self.conn();
                 server_error(conn.route_command(cmd.clone(), route.clone()).await.map_err(engine)?)
             })
             .await?;
