@@ -209,6 +209,27 @@ async fn a_master_killed_under_load_loses_no_acknowledged_envelope_and_doubles_n
         }
     }
 
+    // An idle subscriber on the failed-over shard is still woken: nothing is in flight on
+    // its mailbox, so only the wake-up (on the channel re-subscribed on the new master)
+    // can bring this one.
+    let late = MESSAGES + 1;
+    let req = Request::Send { send_id: mailboxes[0].send_id, envelope: numbered(late), signature: None };
+    assert_eq!(sender.request(req).await.unwrap(), Response::Ok);
+    let woken = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match events.recv().await {
+                Some(Event::Push(Push::Deliver { envelope, .. })) if number_of(&envelope) == late => return,
+                Some(Event::Push(Push::Deliver { envelope, .. })) => {
+                    *delivered.entry(number_of(&envelope)).or_default() += 1;
+                }
+                Some(_) => {}
+                None => panic!("the receiver's link closed"),
+            }
+        }
+    })
+    .await;
+    assert!(woken.is_ok(), "an idle subscriber on the failed-over shard was not woken");
+
     let results = results.unwrap();
     let acked: Vec<u32> = results.iter().filter(|(_, ok, _)| *ok).map(|(n, _, _)| *n).collect();
     let victim_after_kill =
