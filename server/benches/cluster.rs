@@ -60,7 +60,8 @@ async fn setup(name: &'static str, tmp: &std::path::Path, store: Option<&str>, c
         if i > 0 {
             cluster::copy_dir(&first, &dir);
         }
-        let mut args = vec!["--data".to_string(), dir.to_str().unwrap().to_string(), "--log-level".into(), "warn".into()];
+        let mut args =
+            vec!["--data".to_string(), dir.to_str().unwrap().to_string(), "--log-level".into(), "warn".into()];
         if let Some(url) = store {
             args.extend(["--store".to_string(), url.to_string()]);
         }
@@ -85,7 +86,8 @@ async fn owner(address: &RelayAddress) -> Owner {
     let mut seed = [0u8; 32];
     rand::rng().fill_bytes(&mut seed);
     let key = SigningKey::from_bytes(&seed);
-    let mut req = Request::CreateMailbox { owner_key: PublicKey(key.verifying_key().to_bytes()), signature: Signature([0; 64]) };
+    let mut req =
+        Request::CreateMailbox { owner_key: PublicKey(key.verifying_key().to_bytes()), signature: Signature([0; 64]) };
     sign_request(&key, &link.nonce(), &mut req);
     let Response::MailboxCreated { recv_id, send_id } = link.request(req).await.unwrap() else { panic!("create") };
     let mut req = Request::Subscribe { recv_id, signature: Signature([0; 64]) };
@@ -169,12 +171,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn redis_cluster(args: &[&str], port: &str, dir: &std::path::Path) -> String {
     let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/redis-cluster");
-    let out = Command::new(script)
-        .args(args)
-        .env("REDIS_CLUSTER_PORT", port)
-        .env("REDIS_CLUSTER_DIR", dir)
-        .output()
-        .unwrap();
+    let out =
+        Command::new(script).args(args).env("REDIS_CLUSTER_PORT", port).env("REDIS_CLUSTER_DIR", dir).output().unwrap();
     assert!(out.status.success(), "redis-cluster {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }

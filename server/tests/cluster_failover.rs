@@ -83,7 +83,12 @@ async fn a_master_killed_under_load_loses_no_acknowledged_envelope_and_doubles_n
     let tmp = tempfile::tempdir().unwrap();
     let (a_dir, b_dir) = (tmp.path().join("a"), tmp.path().join("b"));
     let start = |dir: &std::path::Path, log: &str| {
-        RelayProcess::start(tmp.path(), free_port(), &["--data", dir.to_str().unwrap(), "--store", &url], &tmp.path().join(log))
+        RelayProcess::start(
+            tmp.path(),
+            free_port(),
+            &["--data", dir.to_str().unwrap(), "--store", &url],
+            &tmp.path().join(log),
+        )
     };
     let node_a = Node(Some(start(&a_dir, "a.log")));
     cluster::copy_dir(&a_dir, &b_dir);

@@ -151,7 +151,11 @@ impl Party {
     /// Sends until the relay acknowledges, reconnecting as needed.
     async fn send(&mut self, to: SendId, tag: u8) {
         loop {
-            match self.link.request(sotto_proto::Request::Send { send_id: to, envelope: envelope(tag), signature: None }).await {
+            match self
+                .link
+                .request(sotto_proto::Request::Send { send_id: to, envelope: envelope(tag), signature: None })
+                .await
+            {
                 Ok(Response::Ok) => return,
                 Ok(other) => panic!("send refused: {other:?}"),
                 Err(_) => self.reconnect().await,

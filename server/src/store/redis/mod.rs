@@ -178,9 +178,7 @@ impl RedisStore {
 
 /// The cluster client's settings, for data and for pub/sub alike.
 fn builder(urls: &[String]) -> ClusterClientBuilder {
-    ClusterClient::builder(urls.to_vec())
-        .connection_timeout(CONNECT_TIMEOUT)
-        .response_timeout(RESPONSE_TIMEOUT)
+    ClusterClient::builder(urls.to_vec()).connection_timeout(CONNECT_TIMEOUT).response_timeout(RESPONSE_TIMEOUT)
 }
 
 fn routing(slot_key: &str) -> redis::cluster_routing::RoutingInfo {

@@ -176,15 +176,18 @@ impl Store for RedisStore {
         let (qkey, prefix) = (self.keys.queue(&recv_id.0), self.keys.envelope_prefix(&recv_id.0));
         let min = after.map_or_else(|| "-inf".to_string(), |a| format!("({a}"));
         let limit = limit.to_string();
-        let v = retry(|_| self.eval(&qkey, scripts::PENDING, &[&qkey], &[prefix.as_bytes(), min.as_bytes(), limit.as_bytes()]))
-            .await?;
+        let v = retry(|_| {
+            self.eval(&qkey, scripts::PENDING, &[&qkey], &[prefix.as_bytes(), min.as_bytes(), limit.as_bytes()])
+        })
+        .await?;
         let Value::Array(items) = v else { return Err(StoreError::Corrupt) };
         let mut out = Vec::with_capacity(items.len() / 2);
         let mut it = items.into_iter().map(bytes);
         while let Some(seq) = it.next() {
             let seq: u64 = number(seq)?;
             let value = it.next().flatten().ok_or(StoreError::Corrupt)?;
-            let env = Envelope::from_slice(value.get(4..).ok_or(StoreError::Corrupt)?).map_err(|_| StoreError::Corrupt)?;
+            let env =
+                Envelope::from_slice(value.get(4..).ok_or(StoreError::Corrupt)?).map_err(|_| StoreError::Corrupt)?;
             out.push((seq, env));
         }
         Ok(out)

@@ -78,7 +78,11 @@ impl RedisStore {
         cmd.arg("NODES");
         let v = retry(|_| async {
             let mut conn = self.conn();
-            server_error(conn.route_command(cmd.clone(), RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random)).await.map_err(engine)?)
+            server_error(
+                conn.route_command(cmd.clone(), RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random))
+                    .await
+                    .map_err(engine)?,
+            )
         })
         .await?;
         let text = match v {
