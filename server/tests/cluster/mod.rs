@@ -147,6 +147,10 @@ impl Proxy {
                     }
                 }
                 let Some((idx, mut upstream)) = chosen else { continue };
+                // Cells are written one at a time: without this, Nagle's algorithm and
+                // delayed acknowledgements add tens of milliseconds per exchange.
+                let _ = client.set_nodelay(true);
+                let _ = upstream.set_nodelay(true);
                 next = idx + 1;
                 log.lock().unwrap().push(idx);
                 tokio::spawn(async move {

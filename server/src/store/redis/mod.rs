@@ -178,7 +178,12 @@ impl RedisStore {
 
 /// The cluster client's settings, for data and for pub/sub alike.
 fn builder(urls: &[String]) -> ClusterClientBuilder {
-    ClusterClient::builder(urls.to_vec()).connection_timeout(CONNECT_TIMEOUT).response_timeout(RESPONSE_TIMEOUT)
+    ClusterClient::builder(urls.to_vec())
+        .connection_timeout(CONNECT_TIMEOUT)
+        .response_timeout(RESPONSE_TIMEOUT)
+        // Requests are small and each waits for its answer: without this, Nagle's
+        // algorithm and delayed acknowledgements add milliseconds to each one.
+        .tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true))
 }
 
 fn routing(slot_key: &str) -> redis::cluster_routing::RoutingInfo {
