@@ -3,12 +3,17 @@
 //! The store is the truth about what is queued; the hub only wakes the connection that
 //! holds a subscription so it reads the store again. A wake-up carries no data, so one
 //! lost or doubled is harmless: the connection reads from its cursor either way.
+//!
+//! With a store shared by several relay processes, the hub tells the store's [`Watcher`]
+//! which mailboxes have a subscriber here, so wake-ups from other processes reach it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use sotto_proto::RecvId;
 use tokio::sync::Notify;
+
+use crate::store::Watcher;
 
 /// What a connection is told.
 #[derive(Default)]
@@ -60,13 +65,28 @@ pub(crate) const NOBODY: u64 = u64::MAX;
 #[derive(Default)]
 pub(crate) struct Hub {
     subs: Mutex<HashMap<RecvId, Subscriber>>,
+    watcher: Option<Arc<dyn Watcher>>,
 }
 
 impl Hub {
+    /// A hub that tells `watcher` when a mailbox gains or loses its subscriber here.
+    pub fn with_watcher(watcher: Option<Arc<dyn Watcher>>) -> Self {
+        Self { subs: Mutex::default(), watcher }
+    }
+
+    fn watched(&self, recv_id: RecvId, now: bool) {
+        if let Some(w) = &self.watcher {
+            if now { w.watch(recv_id) } else { w.unwatch(recv_id) }
+        }
+    }
+
     /// Makes `conn` the mailbox's subscriber; a previous one on another connection is
     /// told its subscription ended.
     pub fn subscribe(&self, recv_id: RecvId, conn: u64, inbox: &Arc<Inbox>) {
         let prev = self.lock().insert(recv_id, Subscriber { conn, inbox: inbox.clone() });
+        if prev.is_none() {
+            self.watched(recv_id, true);
+        }
         if let Some(prev) = prev.filter(|p| p.conn != conn) {
             prev.inbox.end(recv_id);
         }
@@ -77,12 +97,16 @@ impl Hub {
         let mut subs = self.lock();
         if subs.get(recv_id).is_some_and(|s| s.conn == conn) {
             subs.remove(recv_id);
+            drop(subs);
+            self.watched(*recv_id, false);
         }
     }
 
     /// Ends the mailbox's subscription wherever it is (the mailbox was deleted).
     pub fn end(&self, recv_id: &RecvId, except_conn: u64) {
-        if let Some(prev) = self.lock().remove(recv_id).filter(|p| p.conn != except_conn) {
+        let Some(prev) = self.lock().remove(recv_id) else { return };
+        self.watched(*recv_id, false);
+        if prev.conn != except_conn {
             prev.inbox.end(*recv_id);
         }
     }
@@ -96,5 +120,24 @@ impl Hub {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RecvId, Subscriber>> {
         self.subs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Passes a shared store's events to this process's subscribers until shutdown.
+pub(crate) async fn forward<S: crate::store::Store>(
+    mut events: tokio::sync::mpsc::UnboundedReceiver<crate::store::StoreEvent>,
+    shared: Arc<crate::conn::Shared<S>>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let event = tokio::select! {
+            e = events.recv() => e,
+            _ = stop.changed() => return,
+        };
+        match event {
+            Some(crate::store::StoreEvent::Wake(recv_id)) => shared.hub.wake(&recv_id),
+            Some(crate::store::StoreEvent::Ended(recv_id)) => shared.hub.end(&recv_id, NOBODY),
+            None => return,
+        }
     }
 }

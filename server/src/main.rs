@@ -9,7 +9,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use sotto_proto::{Host, RelayAddress};
-use sotto_server::store::{MemoryKv, MemoryStore, SledKv, SledStore, Store};
+use sotto_server::store::redis::{KeyTtls, RedisConfig};
+use sotto_server::store::{MemoryKv, MemoryStore, RedisStore, SledKv, SledStore, Store};
 use sotto_server::tls::Identity;
 use sotto_server::{Limits, RelayConfig};
 
@@ -40,6 +41,11 @@ struct Args {
     /// Keep everything in memory; write no file at all.
     #[arg(long)]
     ephemeral: bool,
+    /// Keep mailboxes, queues and blobs in a Redis Cluster shared by several relay
+    /// processes: `redis-cluster://HOST:PORT[,HOST:PORT...][/NAMESPACE]`. The data
+    /// directory then holds only the key and certificate (the same on every process).
+    #[arg(long, conflicts_with = "ephemeral")]
+    store: Option<String>,
     /// TOML file overriding limits (see docs/PROTOCOL.md for the keys).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -83,12 +89,25 @@ async fn start(args: Args) -> Result<()> {
     let mut config = RelayConfig::new(identity);
     config.limits = limits;
 
+    // Connected before the address is printed: a process that announces itself serves.
+    let redis = match &args.store {
+        Some(url) => Some(
+            RedisStore::connect(&RedisConfig::parse(url)?, KeyTtls::from_limits(&config.limits))
+                .await
+                .context("cannot reach the Redis Cluster given with --store")?,
+        ),
+        None => None,
+    };
+
     // The address is the only line on stdout, so scripts can read it.
     let mut out = std::io::stdout().lock();
     writeln!(out, "{address}")?;
     out.flush()?;
     drop(out);
 
+    if let Some(store) = redis {
+        return serve(listener, config, Arc::new(store)).await;
+    }
     match &args.data {
         Some(dir) if !args.ephemeral => {
             let store = Arc::new(SledStore::new(SledKv::open(&dir.join(DB_DIR))?));

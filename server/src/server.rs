@@ -58,17 +58,21 @@ pub async fn run<S: Store>(
     let limits = config.limits;
     let grace = limits.shutdown_grace;
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let events = store.events();
     let shared = Arc::new(Shared {
         store: store.clone(),
         limits,
         clock: config.clock,
-        hub: Hub::default(),
+        hub: Hub::with_watcher(events.as_ref().map(|e| e.watcher.clone())),
         metrics: config.metrics.clone(),
         next_conn: AtomicU64::new(0),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tasks.spawn(sweeper(shared.clone(), stop_rx.clone()));
+    if let Some(events) = events {
+        tasks.spawn(crate::hub::forward(events.events, shared.clone(), stop_rx.clone()));
+    }
     tracing::info!("relay listening");
 
     tokio::pin!(shutdown);

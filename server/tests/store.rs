@@ -1,5 +1,8 @@
-//! One suite, every engine: the sled store and the in-memory store must behave alike.
+//! One suite, every engine: the sled store, the in-memory store and the Redis Cluster
+//! store must behave alike.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cluster;
 
 use sotto_proto::limits::{BLOB_CHUNK_SIZE, ENVELOPE_SIZE};
 use sotto_proto::{BlobReadId, BlobWriteId, Chunk, Envelope, PublicKey, RecvId, SendId};
@@ -157,4 +160,70 @@ async fn concurrent_sends_all_land_with_distinct_sequence_numbers() {
     seqs.dedup();
     assert_eq!(seqs.len(), 200);
     assert_eq!(store.pending(r, None, 1000).await.unwrap().len(), 200);
+}
+
+#[tokio::test]
+async fn redis_cluster_store_passes_the_suite() {
+    let (store, _) = cluster::store().await;
+    suite(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_concurrent_sends_all_land_with_distinct_sequence_numbers() {
+    let (store, _) = cluster::store().await;
+    let store = std::sync::Arc::new(store);
+    let (r, s) = ids(1);
+    store.create_mailbox(r, s, PublicKey([1; 32]), DAY).await.unwrap();
+    let q = Quotas { max_queue_len: 1000, max_queue_bytes: u64::MAX, ..quotas() };
+    let mut tasks = Vec::new();
+    for i in 0..200u8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move { store.enqueue(r, env(i), DAY, q).await.unwrap() }));
+    }
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.unwrap());
+    }
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), 200);
+    assert_eq!(store.pending(r, None, 1000).await.unwrap().len(), 200);
+}
+
+/// Every key the Redis store writes expires, on a day boundary except the short-lived
+/// retry tokens, and no key name holds more than one id.
+#[tokio::test]
+async fn redis_keys_all_expire_and_each_names_one_id() {
+    let (store, ns) = cluster::store().await;
+    let (r, s) = ids(7);
+    store.create_mailbox(r, s, PublicKey([1; 32]), DAY + 90).await.unwrap();
+    store.secure(r, PublicKey([2; 32])).await.unwrap();
+    for i in 0..3 {
+        store.enqueue(r, env(i), DAY + 21, quotas()).await.unwrap();
+    }
+    store.touch(r, DAY + 91).await.unwrap();
+    let (w, b) = (BlobWriteId([8; 24]), BlobReadId([9; 24]));
+    store.blob_create(w, b, 10, DAY + 2, quotas()).await.unwrap();
+    store.blob_put(w, 0, Chunk::new(vec![3; 10]).unwrap()).await.unwrap();
+
+    let keys = cluster::keys_with_ttls(&cluster::ports_of(&cluster::seeds()), &ns);
+    // Record, send index, queue, 3 envelopes, 3 retry tokens, blob, chunk, read index, quota.
+    assert_eq!(keys.len(), 13, "{keys:?}");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    for (key, ttl) in &keys {
+        assert!(*ttl > 0, "{key} has no TTL");
+        let tokens = key.contains("}:") && key.starts_with(&format!("{ns}d{{"));
+        if !tokens {
+            // The TTL ends on a UTC day boundary (give or take the second it was read in).
+            let end = now + ttl;
+            assert!(end % 86_400 <= 2 || end % 86_400 >= 86_398, "{key} expires mid-day");
+        }
+        let ids = [r.0.as_slice(), s.0.as_slice(), w.0.as_slice(), b.0.as_slice()]
+            .iter()
+            .filter(|id| key.contains(&hex::encode(id)))
+            .count();
+        assert!(ids <= 1, "{key} names {ids} ids");
+    }
+    let longest = keys.iter().map(|(_, t)| *t).max().unwrap();
+    assert!(longest <= 92 * 86_400, "a key lives longer than the mailbox TTL: {longest}s");
 }

@@ -3,6 +3,7 @@
 //! - [`kv`]: the mailbox and blob logic, written once over an ordered key-value engine.
 //! - [`sled`]: the durable engine (the default), with group commit.
 //! - [`memory`]: the in-memory engine for `--ephemeral`.
+//! - [`redis`]: Redis Cluster, shared by several relay processes (`--store redis-cluster://`).
 //!
 //! A store keeps only what `docs/PROTOCOL.md` ("What the relay keeps") allows: mailbox
 //! records (ids, owner key, optional sender key, expiry day, queue counters), queued
@@ -11,6 +12,7 @@
 
 pub mod kv;
 pub mod memory;
+pub mod redis;
 pub mod sled;
 
 use std::future::Future;
@@ -20,6 +22,7 @@ use thiserror::Error;
 
 pub use self::kv::KvStore;
 pub use self::memory::MemoryKv;
+pub use self::redis::RedisStore;
 pub use self::sled::SledKv;
 
 /// A store on sled: the default.
@@ -210,4 +213,33 @@ pub trait Store: Send + Sync + 'static {
 
     /// Makes every write so far durable.
     fn flush(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Wake-ups from other relay processes sharing this store; `None` (the default) for a
+    /// store only this process writes. Taken once, by the relay that serves the store.
+    fn events(&self) -> Option<StoreEvents> {
+        None
+    }
+}
+
+/// Something another relay process did to a mailbox that a subscriber here must hear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreEvent {
+    /// The queue may have changed: read it again.
+    Wake(RecvId),
+    /// The mailbox was deleted or expired.
+    Ended(RecvId),
+}
+
+/// Which mailboxes this process has subscribers for, so a shared store wakes only it.
+pub trait Watcher: Send + Sync {
+    /// A connection here subscribed to the mailbox.
+    fn watch(&self, recv_id: RecvId);
+    /// No connection here is subscribed to the mailbox any more.
+    fn unwatch(&self, recv_id: RecvId);
+}
+
+/// A shared store's end of the relay's subscription table.
+pub struct StoreEvents {
+    pub watcher: std::sync::Arc<dyn Watcher>,
+    pub events: tokio::sync::mpsc::UnboundedReceiver<StoreEvent>,
 }
