@@ -50,6 +50,9 @@ pub enum AppError {
     /// A message longer than one envelope can carry.
     #[error("the message is too long ({0} bytes; at most {1})")]
     TooLong(usize, usize),
+    /// A file could not be sent or received.
+    #[error("{0}")]
+    File(#[from] crate::files::FileError),
     /// The message was saved but could not reach the relay yet.
     #[error(
         "the relay cannot be reached right now; the message is queued and will be sent by the next command that reaches it ({0})"

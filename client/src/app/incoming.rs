@@ -38,6 +38,12 @@ pub enum Notice {
     IdentityChanged { name: String },
     /// A relay could not be used right now.
     RelayTrouble(String),
+    /// A contact sent a file; it is being downloaded.
+    FileIncoming { from: String, file_name: String, size: u64 },
+    /// A file from a contact was downloaded, checked and saved.
+    FileSaved { from: String, file_name: String, size: u64, path: std::path::PathBuf },
+    /// A file from a contact could not be received (altered, cut short, expired, too large).
+    FileFailed { from: String, file_name: String, reason: String },
 }
 
 impl Client {
@@ -134,6 +140,7 @@ impl Client {
             Err(e) => return Ok(vec![dropped(&format!("a message from \"{}\" was malformed ({e})", contact.name))]),
         };
         let mut notices = Vec::new();
+        let mut new_download = false;
         match content.body {
             Some(Body::Text(t)) => {
                 let msg = Message {
@@ -164,12 +171,21 @@ impl Client {
                 notices.push(Notice::Ready { name: contact.name.clone() });
             }
             Some(Body::ProfileName(p)) => contact.their_name = p.name,
+            Some(Body::Attachment(a)) => {
+                let when = (content.sent_at_ms, content.seq);
+                let n = super::downloads::record_incoming(&mut *ptxn.txn()?, &mut contact, when, &a, &self.files)?;
+                new_download = matches!(n, Notice::FileIncoming { .. });
+                notices.push(n);
+            }
             // Groups, files, receipts, rotation and timers arrive with later features;
             // until then they are consumed (the ratchet moved) and not shown.
             _ => {}
         }
         profile::put_contact(&mut *ptxn.txn()?, &contact)?;
         ptxn.commit()?;
+        if new_download {
+            self.downloads_changed();
+        }
         Ok(notices)
     }
 

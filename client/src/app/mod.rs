@@ -4,12 +4,15 @@
 //! - [`pool`]: links to every relay in use, with backoff and jitter.
 //! - `outgoing`: invites, accepting them, sending, and the outbox.
 //! - `incoming`: deliveries: open, decrypt, commit with the ratchet, then acknowledge.
+//! - `attachments`, `downloads`: files: upload and send, receive and save.
 //! - `safety`: safety numbers and accepting a changed identity key.
 //! - [`error`]: the application error type, [`AppError`].
 //!
 //! All libsignal work runs on one thread (its stores are `?Send`): run a [`Client`] on a
 //! current-thread runtime or inside a `LocalSet`.
 
+mod attachments;
+mod downloads;
 pub mod error;
 mod incoming;
 mod outgoing;
@@ -49,6 +52,10 @@ pub struct Client {
     pool: RelayPool,
     /// Relays that dropped, and when to try them again.
     reconnect: HashMap<String, Instant>,
+    /// Where received files go, and size limits.
+    files: crate::files::FileSettings,
+    /// Downloads running in this process.
+    transfers: downloads::Transfers,
 }
 
 impl Client {
@@ -64,12 +71,20 @@ impl Client {
             profile: Profile::create(dir, passphrase, relay, params)?,
             pool: RelayPool::new(options),
             reconnect: HashMap::new(),
+            files: crate::files::FileSettings::new(dir.join(DOWNLOADS_DIR)),
+            transfers: downloads::Transfers::new(),
         })
     }
 
     /// Opens the profile in `dir`.
     pub fn open(dir: &Path, passphrase: &[u8], options: ConnectOptions) -> Result<Self, AppError> {
-        Ok(Self { profile: Profile::open(dir, passphrase)?, pool: RelayPool::new(options), reconnect: HashMap::new() })
+        Ok(Self {
+            profile: Profile::open(dir, passphrase)?,
+            pool: RelayPool::new(options),
+            reconnect: HashMap::new(),
+            files: crate::files::FileSettings::new(dir.join(DOWNLOADS_DIR)),
+            transfers: downloads::Transfers::new(),
+        })
     }
 
     /// Sets the name this profile suggests to people it invites.
@@ -165,9 +180,19 @@ impl Client {
     /// acknowledged; what the user should see is returned.
     pub async fn poll(&mut self, wait: Duration) -> Result<Vec<Notice>, AppError> {
         let mut notices = self.reconnect_due().await;
+        notices.extend(self.start_downloads().await);
         let now = Instant::now();
-        let next_due = self.reconnect.values().min().map_or(wait, |t| t.saturating_duration_since(now));
-        let event = match tokio::time::timeout(wait.min(next_due), self.pool.next_event()).await {
+        let next_due = self.reconnect.values().copied().chain(self.next_download_scan()).min();
+        let next_due = next_due.map_or(wait, |t| t.saturating_duration_since(now));
+        // Downloads run in their own tasks; one ending is an event like a delivery.
+        let event = tokio::select! {
+            e = tokio::time::timeout(wait.min(next_due), self.pool.next_event()) => e,
+            Some(done) = self.transfers.next_done() => {
+                notices.extend(self.download_finished(done));
+                return Ok(notices);
+            }
+        };
+        let event = match event {
             Ok(Some(e)) => e,
             Ok(None) | Err(_) => return Ok(notices),
         };
@@ -210,11 +235,27 @@ impl Client {
         notices
     }
 
+    /// The link to `relay`, shared with a task; a link that cannot be made is dropped
+    /// so the next use tries afresh.
+    async fn shared_link(&mut self, relay: &str) -> Result<std::sync::Arc<crate::relay::RelayLink>, AppError> {
+        match self.pool.shared(relay).await {
+            Ok(l) => Ok(l),
+            Err(e) => {
+                self.pool.drop_link(relay);
+                Err(e.into())
+            }
+        }
+    }
+
     /// Whether the link to `relay` is up.
     pub fn relay_connected(&self, relay: &str) -> bool {
         self.pool.is_connected(relay)
     }
 }
+
+/// Received files go here unless the profile is told otherwise
+/// ([`Client::set_file_settings`]): a folder in the profile directory.
+pub const DOWNLOADS_DIR: &str = "downloads";
 
 const NO_SIG: sotto_proto::Signature = sotto_proto::Signature([0; 64]);
 

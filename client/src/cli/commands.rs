@@ -76,9 +76,10 @@ pub async fn execute(h: &std::rc::Rc<Holder>, command: &super::Command, out: &dy
                 Err(e) => fail(out, &e),
             }
         }
-        C::Send { name, text: body } => {
+        C::Send { name, file: Some(path), .. } => super::files_cmd::send_file(h, name, path, out).await,
+        C::Send { name, text: body, .. } => {
             let mut c = h.client.lock().await;
-            match c.send_text(name, body).await {
+            match c.send_text(name, body.as_deref().unwrap_or_default()).await {
                 Ok(()) => {
                     out.err(text::sent());
                     0
@@ -179,13 +180,15 @@ async fn listen(h: &std::rc::Rc<Holder>, once: bool, timeout: Option<u64>, json:
         };
         match next {
             Ok(Ok(notice)) => {
-                if matches!(notice, Notice::Message { .. }) {
+                if matches!(notice, Notice::Message { .. }) || super::files_cmd::is_file_notice(&notice) {
                     got_first = true;
                 }
                 show(&notice, json, out);
             }
             Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
             Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => break 1,
+            // A file still downloading keeps listening going.
+            Err(_) if h.client.lock().await.downloads_busy() => continue,
             Err(_) if once && !got_first => {
                 out.err(&text::no_message(timeout.unwrap_or(0)));
                 break 1;
@@ -222,7 +225,7 @@ pub fn show(notice: &Notice, json: bool, out: &dyn Out) {
         Notice::Dropped { reason } => out.err(&text::dropped(reason)),
         Notice::IdentityChanged { name } => out.err(&text::identity_changed(name)),
         Notice::RelayTrouble(reason) => out.err(&text::relay_trouble(reason)),
-        _ => {}
+        n => super::files_cmd::show(n, json, out),
     }
 }
 

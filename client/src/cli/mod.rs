@@ -5,11 +5,14 @@
 //! - [`holder`]: the process holding the profile: its client, the notice pump, and
 //!   serving commands forwarded by other `sotto` processes.
 //! - [`demo`]: `sotto demo`.
+//! - [`files`], [`files_cmd`]: `send --file`, progress bars, and received files.
 //! - [`text`]: every sentence shown to a person.
 
 mod args;
 mod commands;
 mod demo;
+mod files;
+mod files_cmd;
 mod forward;
 mod holder;
 mod text;

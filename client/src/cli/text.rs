@@ -74,3 +74,27 @@ pub fn accepted_identity(name: &str) -> String {
 pub fn no_contacts() -> &'static str {
     "No contacts yet. Make an invite with `sotto invite`, or accept one with `sotto accept LINK --name NAME`."
 }
+
+pub fn file_sent(path: &str) -> String {
+    format!("Sent {path} (stored by the relay for 48 hours).")
+}
+
+pub fn uploading(name: &str) -> String {
+    format!("sending {name}")
+}
+
+pub fn downloading(name: &str) -> String {
+    format!("receiving {name}")
+}
+
+pub fn file_incoming(from: &str, name: &str, size: &str) -> String {
+    format!("* \"{from}\" is sending {name} ({size}); downloading…")
+}
+
+pub fn file_saved(from: &str, name: &str, size: &str, path: &str) -> String {
+    format!("{from}: [file] {name} ({size}) saved to {path}")
+}
+
+pub fn file_failed(from: &str, name: &str, reason: &str) -> String {
+    format!("! The file {name} from \"{from}\" was not saved: {reason}")
+}
