@@ -4,7 +4,7 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -301,6 +301,3 @@ fn a_file_over_the_limit_is_refused_before_anything_is_uploaded() {
         relay.stop().await;
     });
 }
-
-#[allow(dead_code)]
-fn unused(_: PathBuf) {}

@@ -12,6 +12,7 @@ use super::profile;
 use super::records::{Delivery, Direction, Message};
 use super::{Client, pool::Backoff};
 use crate::files::format::{FileKey, blob_len};
+
 use crate::files::upload::Upload;
 use crate::files::{FileError, Progress, content_type};
 use crate::store::signal::ProtocolTxn;
@@ -43,7 +44,7 @@ impl Client {
             let txn = self.profile.store.txn();
             profile::settings(&txn)?.relay
         };
-        let key = FileKey::generate();
+        let key = crate::files::format::generate_key();
         let link = self.shared_link(&relay).await?;
         let created = link.request(Request::BlobCreate { size: blob_len(size) }).await;
         let (write_id, read_id) = match created {

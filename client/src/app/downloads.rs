@@ -52,6 +52,8 @@ pub(super) struct PendingDownload {
 pub(super) struct Done {
     id: [u8; 16],
     result: Result<(), FileError>,
+    /// Whether it fetched anything (a retry after progress starts its backoff afresh).
+    progressed: bool,
 }
 
 /// Downloads running in this process.
@@ -206,17 +208,18 @@ impl Client {
         let tx = self.transfers.done_tx.clone();
         let id = p.id;
         let task = tokio::spawn(async move {
+            let mut fetched = 0;
             let result = match std::fs::create_dir_all(&dir) {
                 Ok(()) => match &progress {
-                    Some(bar) => download::fetch(&link, &job, bar.as_ref()).await,
-                    None => download::fetch(&link, &job, &NoProgress).await,
+                    Some(bar) => download::fetch(&link, &job, bar.as_ref(), &mut fetched).await,
+                    None => download::fetch(&link, &job, &NoProgress, &mut fetched).await,
                 },
                 Err(e) => Err(FileError::Io { what: "creating the downloads folder", source: e }),
             };
             if let Some(bar) = &progress {
                 bar.finish();
             }
-            let _ = tx.send(Done { id, result });
+            let _ = tx.send(Done { id, result, progressed: fetched > 0 });
         });
         self.transfers.running.insert(id, task);
     }
@@ -224,6 +227,11 @@ impl Client {
     /// A download task ended: what it ended with, for the user.
     pub(super) fn download_finished(&mut self, done: Done) -> Vec<Notice> {
         self.transfers.running.remove(&done.id);
+        if done.progressed
+            && let Some((_, backoff)) = self.transfers.retry.get_mut(&done.id)
+        {
+            backoff.reset();
+        }
         self.end_download(&done.id, done.result)
     }
 

@@ -17,7 +17,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
 use sotto_proto::{BlobReadId, Request, Response};
 
-use super::format::{BlobDigest, FileKey, SEGMENT_CIPHER, SEGMENT_PLAIN, SegmentCipher, blob_len, segment_plain_len};
+use super::format::{BlobDigest, FileKey, SEGMENT_CIPHER, SEGMENT_PLAIN, SegmentCipher, blob_len};
 use super::{FileError, Progress, WINDOW, names};
 use crate::relay::RelayLink;
 
@@ -40,8 +40,9 @@ pub struct Job {
 }
 
 /// Fetches the blob into `job.temp`, resuming from what it holds. On success the
-/// temporary file holds the checked file, synced to disk.
-pub async fn fetch(link: &RelayLink, job: &Job, progress: &dyn Progress) -> Result<(), FileError> {
+/// temporary file holds the checked file, synced to disk. `fetched` counts the segments
+/// this attempt brought in (so a caller retrying after a failure knows if it moved).
+pub async fn fetch(link: &RelayLink, job: &Job, progress: &dyn Progress, fetched: &mut u64) -> Result<(), FileError> {
     let cipher = SegmentCipher::new(&job.key, job.size);
     let mut file = OpenOptions::new()
         .read(true)
@@ -69,6 +70,15 @@ pub async fn fetch(link: &RelayLink, job: &Job, progress: &dyn Progress) -> Resu
         let Some(answer) = in_flight.next().await else { break };
         let want = offsets.pop_front().ok_or(FileError::Protocol)?;
         let data = match answer? {
+            Response::Error(sotto_proto::ErrorCode::RateLimited) => {
+                // Faster than the relay allows: after a pause, ask again from here
+                // (reads have no side effects; answers to the dropped requests are ignored).
+                in_flight = FuturesOrdered::new();
+                offsets.clear();
+                tokio::time::sleep(super::upload::RATE_LIMIT_PAUSE).await;
+                next = done;
+                continue;
+            }
             Response::BlobData { offset, size, data } if offset == want => {
                 if size < expected_blob {
                     return Err(FileError::Truncated);
@@ -88,6 +98,7 @@ pub async fn fetch(link: &RelayLink, job: &Job, progress: &dyn Progress) -> Resu
         cipher.open(done, &mut segment)?;
         out.write_all(&segment).map_err(FileError::io("writing the download file"))?;
         done += 1;
+        *fetched += 1;
         progress.set((done * SEGMENT_PLAIN as u64).min(job.size));
     }
     if digest.finish() != job.digest {
@@ -111,13 +122,11 @@ fn resume_point(file: &mut File, cipher: &SegmentCipher, size: u64) -> Result<(u
     file.seek(SeekFrom::Start(0)).map_err(FileError::io("resuming the download file"))?;
     let mut digest = BlobDigest::default();
     let mut reader = std::io::BufReader::with_capacity(WRITE_BUFFER, &mut *file);
+    let mut buf = vec![0u8; SEGMENT_PLAIN];
     for index in 0..keep {
-        let mut buf = Vec::with_capacity(SEGMENT_CIPHER);
-        buf.resize(SEGMENT_PLAIN, 0);
-        reader.read_exact(&mut buf).map_err(FileError::io("resuming the download file"))?;
-        buf.resize(segment_plain_len(size, index), 0);
-        cipher.seal(index, &mut buf)?;
-        digest.update(&buf);
+        let file_bytes = buf.get_mut(..cipher.file_bytes_in(index)).ok_or(FileError::Crypto)?;
+        reader.read_exact(file_bytes).map_err(FileError::io("resuming the download file"))?;
+        digest.update(&cipher.seal(index, file_bytes).map_err(|_| FileError::Crypto)?);
     }
     drop(reader);
     file.seek(SeekFrom::Start(keep_bytes)).map_err(FileError::io("resuming the download file"))?;

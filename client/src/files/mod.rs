@@ -77,6 +77,17 @@ pub enum FileError {
     NoFreeName(PathBuf),
 }
 
+impl From<sotto_proto::attachment::AttachmentError> for FileError {
+    fn from(e: sotto_proto::attachment::AttachmentError) -> Self {
+        use sotto_proto::attachment::AttachmentError as A;
+        match e {
+            A::Tampered => Self::Tampered,
+            A::Truncated => Self::Truncated,
+            A::OutOfRange => Self::Crypto,
+        }
+    }
+}
+
 impl FileError {
     /// Whether trying again later may succeed (the link, not the file, failed).
     pub fn is_transient(&self) -> bool {

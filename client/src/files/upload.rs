@@ -15,15 +15,16 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
 use sotto_proto::{BlobReadId, BlobWriteId, Chunk, ErrorCode, Request, Response};
 
-use super::format::{BlobDigest, FileKey, SEGMENT_CIPHER, SEGMENT_PLAIN, SegmentCipher, segment_plain_len};
+use super::format::{BlobDigest, FileKey, SEGMENT_CIPHER, SEGMENT_PLAIN, SegmentCipher};
 use super::{FileError, Progress, WINDOW};
 use crate::relay::RelayLink;
 
 /// Read buffer for the file: large reads, few system calls.
 pub const READ_BUFFER: usize = 1 << 20;
 
-/// How long to wait after the relay says the upload goes faster than it allows.
-pub const RATE_LIMIT_PAUSE: Duration = Duration::from_millis(250);
+/// How long to wait after the relay says a transfer goes faster than it allows: a
+/// default relay's budget (2,000 frames a second) refills 200 frames in this time.
+pub const RATE_LIMIT_PAUSE: Duration = Duration::from_millis(100);
 
 /// An upload under way.
 pub struct Upload {
@@ -38,6 +39,8 @@ pub struct Upload {
     digest: BlobDigest,
     /// Segments hashed into the digest so far (always a prefix of the stream).
     hashed: u64,
+    /// The file bytes of one segment, reused.
+    read_buf: Vec<u8>,
 }
 
 impl Upload {
@@ -52,6 +55,7 @@ impl Upload {
             pos: 0,
             digest: BlobDigest::default(),
             hashed: 0,
+            read_buf: vec![0; SEGMENT_PLAIN],
         }
     }
 
@@ -71,6 +75,7 @@ impl Upload {
         // The offsets of the requests in flight, in order, to check each answer.
         let mut ends = VecDeque::with_capacity(WINDOW);
         let mut offset = received;
+        let mut acked = received;
         while next < count || !in_flight.is_empty() {
             while next < count && in_flight.len() < WINDOW {
                 let segment = self.segment(next)?;
@@ -84,10 +89,20 @@ impl Upload {
             let Some(answer) = in_flight.next().await else { break };
             let end = ends.pop_front().ok_or(FileError::Protocol)?;
             match answer? {
-                Response::BlobStatus { received, .. } if received == end => progress.set(self.plain_done(received)),
+                Response::BlobStatus { received, .. } if received == end => {
+                    acked = received;
+                    progress.set(self.plain_done(received));
+                }
                 Response::Error(ErrorCode::RateLimited) => {
+                    // Faster than the relay allows: the puts behind this one will fail
+                    // too (their offsets no longer follow). The relay handles a
+                    // connection's frames in order, so after a pause the upload goes on
+                    // from the refused chunk, behind those failures.
+                    in_flight = FuturesOrdered::new();
+                    ends.clear();
                     tokio::time::sleep(RATE_LIMIT_PAUSE).await;
-                    return Err(FileError::Refused(ErrorCode::RateLimited));
+                    offset = acked;
+                    next = acked / SEGMENT_CIPHER as u64;
                 }
                 Response::Error(code) => return Err(FileError::Refused(code)),
                 _ => return Err(FileError::Protocol),
@@ -112,22 +127,19 @@ impl Upload {
     /// Reads, pads and seals segment `index`; hashes it if it is the next one unhashed.
     fn segment(&mut self, index: u64) -> Result<Vec<u8>, FileError> {
         let start = index * SEGMENT_PLAIN as u64;
-        let plain = segment_plain_len(self.size, index);
-        let from_file = self.size.saturating_sub(start).min(plain as u64) as usize;
+        let from_file = self.cipher.file_bytes_in(index);
         if self.pos != start {
             self.reader.seek(SeekFrom::Start(start)).map_err(FileError::io("reading the file"))?;
             self.pos = start;
         }
-        let mut buf = Vec::with_capacity(SEGMENT_CIPHER);
-        buf.resize(from_file, 0);
-        self.reader.read_exact(&mut buf).map_err(|e| match e.kind() {
+        let file_bytes = self.read_buf.get_mut(..from_file).ok_or(FileError::Crypto)?;
+        self.reader.read_exact(file_bytes).map_err(|e| match e.kind() {
             // The file shrank while it was being sent.
             std::io::ErrorKind::UnexpectedEof => FileError::Io { what: "the file changed while it was sent", source: e },
             _ => FileError::Io { what: "reading the file", source: e },
         })?;
         self.pos += from_file as u64;
-        buf.resize(plain, 0);
-        self.cipher.seal(index, &mut buf)?;
+        let buf = self.cipher.seal(index, file_bytes).map_err(|_| FileError::Crypto)?;
         if index == self.hashed {
             self.digest.update(&buf);
             self.hashed += 1;
