@@ -104,8 +104,14 @@ async fn sotto_round_trip(file: &Path, root: &Path, run: usize, default_limits: 
         let _ = stopped.await;
     }));
     let new = |name: &str| {
-        let mut c = Client::init(&dir.join(name), b"bench", &address, KdfParams::insecure_for_tests(), ConnectOptions::default())
-            .unwrap();
+        let mut c = Client::init(
+            &dir.join(name),
+            b"bench",
+            &address,
+            KdfParams::insecure_for_tests(),
+            ConnectOptions::default(),
+        )
+        .unwrap();
         c.set_my_name(name).unwrap();
         c
     };
@@ -147,7 +153,8 @@ async fn bare_tls_round_trip(file: &Path, dir: &Path) -> Duration {
     std::fs::create_dir_all(dir).unwrap();
     let identity = Identity::generate("localhost").unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(identity.tls_config().unwrap());
-    let connector = tokio_rustls::TlsConnector::from(sotto_client::relay::tls::client_config(Some(identity.pin())).unwrap());
+    let connector =
+        tokio_rustls::TlsConnector::from(sotto_client::relay::tls::client_config(Some(identity.pin())).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stored = dir.join("stored");

@@ -183,7 +183,10 @@ fn upload_and_download_resume_after_the_relay_restarts_mid_transfer() {
         assert_eq!(sha256_of(&out), digest);
         let starts = down.starts.lock().unwrap().clone();
         assert!(starts.len() >= 2 && starts[0] == 0, "{starts:?}");
-        assert!(starts[1..].iter().any(|d| *d >= size as u64 / 3 - SEGMENT_PLAIN as u64), "resumed by offset: {starts:?}");
+        assert!(
+            starts[1..].iter().any(|d| *d >= size as u64 / 3 - SEGMENT_PLAIN as u64),
+            "resumed by offset: {starts:?}"
+        );
         relay.stop().await;
     });
 }
@@ -210,7 +213,13 @@ fn a_download_left_pending_by_a_stopped_program_resumes_when_it_starts_again() {
             _ = passed.wait_for(|p| *p) => {}
         }
         drop(bob);
-        assert!(files_under(&saved).iter().all(|f| f.file_name().unwrap().to_string_lossy().starts_with(".sotto-download-")));
+        assert!(
+            files_under(&saved).iter().all(|f| f
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".sotto-download-"))
+        );
         let mut bob = reopen(&bob_dir);
         bob.set_file_settings(settings);
         bob.subscribe_all().await.unwrap();

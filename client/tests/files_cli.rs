@@ -36,7 +36,10 @@ fn a_file_sent_with_the_binary_is_saved_and_announced() {
     ok(&a, &["send", "Bob", "--file", path.to_str().unwrap()]);
     let out = ok(&b, &["--downloads", saved.to_str().unwrap(), "listen", "--once", "--timeout", "20", "--json"]);
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!((v["from"].as_str(), v["file"].as_str(), v["size"].as_u64()), (Some("Alice"), Some(name), Some(data.len() as u64)));
+    assert_eq!(
+        (v["from"].as_str(), v["file"].as_str(), v["size"].as_u64()),
+        (Some("Alice"), Some(name), Some(data.len() as u64))
+    );
     let second = v["path"].as_str().unwrap();
     assert!(second.ends_with("تەكشۈرۈش 检查 (2).png"), "{second}");
     assert_eq!(std::fs::read(second).unwrap(), data);

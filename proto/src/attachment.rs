@@ -136,7 +136,9 @@ impl SegmentCipher {
         buf.extend_from_slice(file_bytes);
         buf.resize(plain, 0);
         let pos = u32::try_from(index).map_err(|_| AttachmentError::OutOfRange)?;
-        self.stream.encrypt_in_place(pos, index + 1 == self.count, &[], &mut buf).map_err(|_| AttachmentError::OutOfRange)?;
+        self.stream
+            .encrypt_in_place(pos, index + 1 == self.count, &[], &mut buf)
+            .map_err(|_| AttachmentError::OutOfRange)?;
         Ok(buf)
     }
 

@@ -32,7 +32,9 @@ async fn blob_bytes_count_against_the_quota_and_expiry_deletes_every_chunk() {
         assert!(matches!(link.request(put).await.unwrap(), Response::BlobStatus { .. }));
     }
     assert!(matches!(link.request(Request::BlobGet { read_id, offset: 0 }).await.unwrap(), Response::BlobData { .. }));
-    let chunk_keys = |relay: &TestRelay<sotto_server::store::MemoryStore>| relay.store.kv().scan(b"C", b"D", usize::MAX).unwrap().len();
+    let chunk_keys = |relay: &TestRelay<sotto_server::store::MemoryStore>| {
+        relay.store.kv().scan(b"C", b"D", usize::MAX).unwrap().len()
+    };
     assert_eq!(chunk_keys(&relay), CHUNKS);
 
     // 48 hours are two whole days after the day of creation; the sweep after them

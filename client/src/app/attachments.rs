@@ -179,7 +179,14 @@ async fn status(link: &crate::relay::RelayLink, upload: &Upload) -> Result<u64, 
 
 /// The pointer for an uploaded file. The name is the file's own (not its directory),
 /// cut to [`MAX_NAME_BYTES`] on a character boundary.
-fn pointer(relay: &RelayAddress, read_id: &BlobReadId, key: &FileKey, digest: [u8; 32], size: u64, path: &Path) -> AttachmentPointer {
+fn pointer(
+    relay: &RelayAddress,
+    read_id: &BlobReadId,
+    key: &FileKey,
+    digest: [u8; 32],
+    size: u64,
+    path: &Path,
+) -> AttachmentPointer {
     let mut file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     if file_name.len() > MAX_NAME_BYTES {
         let mut end = MAX_NAME_BYTES;

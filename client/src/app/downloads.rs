@@ -16,12 +16,12 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use super::Client;
 use super::error::AppError;
 use super::incoming::Notice;
 use super::pool::Backoff;
 use super::profile;
 use super::records::{self, Contact, ContactId, Delivery, Direction, Message};
-use super::Client;
 use crate::files::download::{self, Job};
 use crate::files::format::FileKey;
 use crate::files::{FileError, FileSettings, NoProgress, describe};
@@ -105,13 +105,8 @@ pub(super) fn record_incoming(
     settings: &FileSettings,
 ) -> Result<Notice, AppError> {
     let text = describe(&pointer.file_name, pointer.size);
-    let message = Message {
-        direction: Direction::In,
-        text: text.clone(),
-        sent_at_ms,
-        seq,
-        delivery: Delivery::Received,
-    };
+    let message =
+        Message { direction: Direction::In, text: text.clone(), sent_at_ms, seq, delivery: Delivery::Received };
     let key = profile::message_key(txn, &contact.id, contact.next_local);
     contact.next_local += 1;
     let file_name = pointer.file_name.clone();

@@ -104,7 +104,8 @@ pub async fn fetch(link: &RelayLink, job: &Job, progress: &dyn Progress, fetched
     if digest.finish() != job.digest {
         return Err(FileError::DigestMismatch);
     }
-    let file = out.into_inner().map_err(|e| FileError::Io { what: "writing the download file", source: e.into_error() })?;
+    let file =
+        out.into_inner().map_err(|e| FileError::Io { what: "writing the download file", source: e.into_error() })?;
     file.sync_all().map_err(FileError::io("syncing the download file"))?;
     Ok(())
 }

@@ -89,7 +89,8 @@ mod tests {
 
     #[test]
     fn every_script_is_kept_byte_exact() {
-        for n in ["照片 2024.jpg", "ئۇيغۇرچە ھۆججەت.pdf", "བོད་ཡིག.txt", "e\u{301}té.png", "👩‍👩‍👧.gif"] {
+        for n in ["照片 2024.jpg", "ئۇيغۇرچە ھۆججەت.pdf", "བོད་ཡིག.txt", "e\u{301}té.png", "👩‍👩‍👧.gif"]
+        {
             assert_eq!(sanitize(n).as_bytes(), n.as_bytes());
         }
     }

@@ -135,7 +135,9 @@ impl Upload {
         let file_bytes = self.read_buf.get_mut(..from_file).ok_or(FileError::Crypto)?;
         self.reader.read_exact(file_bytes).map_err(|e| match e.kind() {
             // The file shrank while it was being sent.
-            std::io::ErrorKind::UnexpectedEof => FileError::Io { what: "the file changed while it was sent", source: e },
+            std::io::ErrorKind::UnexpectedEof => {
+                FileError::Io { what: "the file changed while it was sent", source: e }
+            }
             _ => FileError::Io { what: "reading the file", source: e },
         })?;
         self.pos += from_file as u64;
