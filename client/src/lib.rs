@@ -4,6 +4,7 @@
 //! - [`app`]: the client application: profile records, invites, sessions, sending,
 //!   receiving, safety numbers.
 //! - [`control`]: the local socket through which `sotto` processes share one profile.
+//! - [`files`]: files and images: the blob format, uploads, downloads, safe names.
 //! - [`relay`]: links to relays: pinned TLS 1.3, WebSocket cells, requests and pushes.
 //! - [`store`]: the encrypted profile at rest (Argon2id-wrapped master key, sealed
 //!   records) and libsignal's stores on top of it.
@@ -13,6 +14,7 @@
 
 pub mod app;
 pub mod control;
+pub mod files;
 pub mod relay;
 pub mod store;
 pub mod wire;

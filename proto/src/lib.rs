@@ -6,6 +6,7 @@
 //! - [`frame`]: relay frames: client requests, server responses and pushes.
 //! - [`ids`]: mailbox and blob ids, keys, signatures, envelopes and blob chunks.
 //! - [`auth`]: what an owner or sender signs, bound to one connection's nonce.
+//! - [`attachment`]: the blob format of files: STREAM segments, Padmé, digest.
 //! - [`address`]: relay addresses `sotto://HOST:PORT#PIN` and SPKI pins.
 //! - [`error`]: decoding errors and the error codes the relay sends.
 //!
@@ -14,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod address;
+pub mod attachment;
 pub mod auth;
 pub mod cell;
 mod codec;

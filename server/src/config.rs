@@ -18,8 +18,10 @@ pub const DEFAULT_MAX_QUEUE_LEN: u32 = 10_000;
 /// (about 155 MiB).
 pub const DEFAULT_MAX_QUEUE_BYTES: u64 = DEFAULT_MAX_QUEUE_LEN as u64 * sotto_proto::limits::ENVELOPE_SIZE as u64;
 
-/// Largest blob the relay accepts: 1 GiB, the client's default file limit after padding.
-pub const DEFAULT_MAX_BLOB_SIZE: u64 = 1 << 30;
+/// Largest blob the relay accepts: a 1 GiB file (the client's default limit; Padmé leaves
+/// 1 GiB as it is) plus its authentication tags (16 bytes per 16,240: about 1.01 MiB),
+/// with room to spare.
+pub const DEFAULT_MAX_BLOB_SIZE: u64 = (1 << 30) + (2 << 20);
 
 /// All blobs together may hold at most this many bytes (declared sizes count at
 /// creation); beyond it `BlobCreate` gets `TooLarge` until blobs expire.

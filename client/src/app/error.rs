@@ -58,6 +58,9 @@ pub enum AppError {
     /// A setting out of range (timer, cover rate).
     #[error("{0}")]
     InvalidSetting(String),
+    /// A file could not be sent or received.
+    #[error("{0}")]
+    File(#[from] crate::files::FileError),
     /// The message was saved but could not reach the relay yet.
     #[error(
         "the relay cannot be reached right now; the message is queued and will be sent by the next command that reaches it ({0})"

@@ -42,6 +42,12 @@ pub enum Notice {
     TimerChanged { name: String, seconds: u32 },
     /// A contact's receipt says this many messages arrived.
     Delivered { name: String, count: usize },
+    /// A contact sent a file; it is being downloaded.
+    FileIncoming { from: String, file_name: String, size: u64 },
+    /// A file from a contact was downloaded, checked and saved.
+    FileSaved { from: String, file_name: String, size: u64, path: std::path::PathBuf },
+    /// A file from a contact could not be received (altered, cut short, expired, too large).
+    FileFailed { from: String, file_name: String, reason: String },
 }
 
 impl Client {
@@ -138,6 +144,7 @@ impl Client {
             Err(e) => return Ok(vec![dropped(&format!("a message from \"{}\" was malformed ({e})", contact.name))]),
         };
         let mut notices = Vec::new();
+        let mut new_download = false;
         match content.body {
             Some(Body::Text(t)) => {
                 let msg = Message {
@@ -178,12 +185,21 @@ impl Client {
             }
             Some(Body::Receipt(r)) => notices.extend(defences::receipts::on_receipt(&mut *ptxn.txn()?, &contact, &r)?),
             Some(Body::Rotation(r)) => notices.extend(defences::rotation::on_rotation(&ptxn, &mut contact, &r).await?),
-            // Groups and files arrive with later features;
+            Some(Body::Attachment(a)) => {
+                let when = (content.sent_at_ms, content.seq);
+                let n = super::downloads::record_incoming(&mut *ptxn.txn()?, &mut contact, when, &a, &self.files)?;
+                new_download = matches!(n, Notice::FileIncoming { .. });
+                notices.push(n);
+            }
+            // Groups arrive with a later feature;
             // until then they are consumed (the ratchet moved) and not shown.
             _ => {}
         }
         profile::put_contact(&mut *ptxn.txn()?, &contact)?;
         ptxn.commit()?;
+        if new_download {
+            self.downloads_changed();
+        }
         Ok(notices)
     }
 

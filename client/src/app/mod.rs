@@ -5,6 +5,7 @@
 //! - `outgoing`: invites, accepting them, sending, and the outbox.
 //! - `invite_blob`: short invite links, whose invite waits sealed in a blob on the relay.
 //! - `incoming`: deliveries: open, decrypt, commit with the ratchet, then acknowledge.
+//! - `attachments`, `downloads`: files: upload and send, receive and save.
 //! - `safety`: safety numbers and accepting a changed identity key.
 //! - [`error`]: the application error type, [`AppError`].
 //!
@@ -12,6 +13,8 @@
 //! current-thread runtime or inside a `LocalSet`.
 
 pub mod defences;
+mod attachments;
+mod downloads;
 pub mod error;
 mod incoming;
 mod invite_blob;
@@ -55,6 +58,10 @@ pub struct Client {
     reconnect: HashMap<String, Instant>,
     /// Timers, receipts, rotation and cover traffic (see [`defences`]).
     defences: defences::Runtime,
+    /// Where received files go, and size limits.
+    files: crate::files::FileSettings,
+    /// Downloads running in this process.
+    transfers: downloads::Transfers,
 }
 
 impl Client {
@@ -71,6 +78,8 @@ impl Client {
             pool: RelayPool::new(options),
             reconnect: HashMap::new(),
             defences: defences::Runtime::default(),
+            files: crate::files::FileSettings::new(dir.join(DOWNLOADS_DIR)),
+            transfers: downloads::Transfers::new(),
         })
     }
 
@@ -81,6 +90,8 @@ impl Client {
             pool: RelayPool::new(options),
             reconnect: HashMap::new(),
             defences: defences::Runtime::default(),
+            files: crate::files::FileSettings::new(dir.join(DOWNLOADS_DIR)),
+            transfers: downloads::Transfers::new(),
         };
         // What expired while the profile was closed goes before anything else is read.
         client.expire_now()?;
@@ -182,10 +193,20 @@ impl Client {
     pub async fn poll(&mut self, wait: Duration) -> Result<Vec<Notice>, AppError> {
         let mut notices = self.reconnect_due().await;
         notices.extend(self.tick_if_due().await);
+        notices.extend(self.start_downloads().await);
         let now = Instant::now();
-        let next_due = self.reconnect.values().min().map_or(wait, |t| t.saturating_duration_since(now));
+        let next_due = self.reconnect.values().copied().chain(self.next_download_scan()).min();
+        let next_due = next_due.map_or(wait, |t| t.saturating_duration_since(now));
         let next_due = self.until_cover().map_or(next_due, |c| next_due.min(c));
-        let event = match tokio::time::timeout(wait.min(next_due), self.pool.next_event()).await {
+        // Downloads run in their own tasks; one ending is an event like a delivery.
+        let event = tokio::select! {
+            e = tokio::time::timeout(wait.min(next_due), self.pool.next_event()) => e,
+            Some(done) = self.transfers.next_done() => {
+                notices.extend(self.download_finished(done));
+                return Ok(notices);
+            }
+        };
+        let event = match event {
             Ok(Some(e)) => e,
             Ok(None) | Err(_) => return Ok(notices),
         };
@@ -228,11 +249,27 @@ impl Client {
         notices
     }
 
+    /// The link to `relay`, shared with a task; a link that cannot be made is dropped
+    /// so the next use tries afresh.
+    async fn shared_link(&mut self, relay: &str) -> Result<std::sync::Arc<crate::relay::RelayLink>, AppError> {
+        match self.pool.shared(relay).await {
+            Ok(l) => Ok(l),
+            Err(e) => {
+                self.pool.drop_link(relay);
+                Err(e.into())
+            }
+        }
+    }
+
     /// Whether the link to `relay` is up.
     pub fn relay_connected(&self, relay: &str) -> bool {
         self.pool.is_connected(relay)
     }
 }
+
+/// Received files go here unless the profile is told otherwise
+/// ([`Client::set_file_settings`]): a folder in the profile directory.
+pub const DOWNLOADS_DIR: &str = "downloads";
 
 const NO_SIG: sotto_proto::Signature = sotto_proto::Signature([0; 64]);
 

@@ -6,6 +6,7 @@
 //! can reconnect (after [`Backoff::next_delay`]) and subscribe again.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
@@ -68,7 +69,7 @@ impl Default for Backoff {
 /// Links by relay address.
 pub struct RelayPool {
     options: ConnectOptions,
-    links: HashMap<String, (u64, RelayLink)>,
+    links: HashMap<String, (u64, Arc<RelayLink>)>,
     next_link: u64,
     backoff: HashMap<String, Backoff>,
     events_tx: mpsc::Sender<PoolEvent>,
@@ -104,9 +105,16 @@ impl RelayPool {
                 let _ = tx.send(PoolEvent::Down { relay: name, link: id }).await;
             });
             self.backoff.entry(relay.to_string()).or_default().reset();
-            self.links.insert(relay.to_string(), (id, link));
+            self.links.insert(relay.to_string(), (id, Arc::new(link)));
         }
-        self.links.get(relay).map(|(_, l)| l).ok_or(LinkError::Closed)
+        self.links.get(relay).map(|(_, l)| &**l).ok_or(LinkError::Closed)
+    }
+
+    /// Like [`Self::link`], as a handle a task can hold (a file transfer running
+    /// alongside everything else on the same connection).
+    pub async fn shared(&mut self, relay: &str) -> Result<Arc<RelayLink>, LinkError> {
+        self.link(relay).await?;
+        self.links.get(relay).map(|(_, l)| l.clone()).ok_or(LinkError::Closed)
     }
 
     /// Whether `link` is the current link to `relay` (a `Down` for an older one is stale).

@@ -17,6 +17,12 @@ pub struct Cli {
     /// Reach relays through a SOCKS5 proxy, e.g. Tor: socks5://127.0.0.1:9050
     #[arg(long, global = true)]
     pub proxy: Option<String>,
+    /// Where received files are saved (default: the `downloads` folder in the profile).
+    #[arg(long, global = true, env = "SOTTO_DOWNLOADS")]
+    pub downloads: Option<PathBuf>,
+    /// Largest file sent or accepted, in bytes (default: 1 GiB).
+    #[arg(long, global = true, env = "SOTTO_MAX_FILE_SIZE")]
+    pub max_file_size: Option<u64>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -57,14 +63,18 @@ pub enum Command {
         #[arg(long)]
         name: String,
     },
-    /// Send a text message.
+    /// Send a text message, or a file with --file.
     Send {
         /// The contact's name.
         name: String,
         /// The message.
-        text: String,
-        /// Make this message disappear from both sides after this long (e.g. 1h, 2d).
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        text: Option<String>,
+        /// Send this file (or image) instead of a text.
         #[arg(long)]
+        file: Option<PathBuf>,
+        /// Make this message disappear from both sides after this long (e.g. 1h, 2d).
+        #[arg(long, conflicts_with = "file")]
         expire: Option<String>,
     },
     /// Print messages as they arrive.

@@ -79,7 +79,8 @@ pub async fn execute(h: &std::rc::Rc<Holder>, command: &super::Command, out: &dy
                 Err(e) => fail(out, &e),
             }
         }
-        C::Send { name, text: body, expire } => {
+        C::Send { name, file: Some(path), .. } => super::files_cmd::send_file(h, name, path, out).await,
+        C::Send { name, text: body, expire, .. } => {
             let expire = match expire.as_deref().map(super::defences::parse_duration).transpose() {
                 Ok(e) => e.filter(|s| *s > 0),
                 Err(e) => {
@@ -88,7 +89,7 @@ pub async fn execute(h: &std::rc::Rc<Holder>, command: &super::Command, out: &dy
                 }
             };
             let mut c = h.client.lock().await;
-            match c.send_text_expiring(name, body, expire).await {
+            match c.send_text_expiring(name, body.as_deref().unwrap_or_default(), expire).await {
                 Ok(()) => {
                     out.err(text::sent());
                     0
@@ -211,13 +212,15 @@ async fn listen(h: &std::rc::Rc<Holder>, once: bool, timeout: Option<u64>, json:
         };
         match next {
             Ok(Ok(notice)) => {
-                if matches!(notice, Notice::Message { .. }) {
+                if matches!(notice, Notice::Message { .. }) || super::files_cmd::is_file_notice(&notice) {
                     got_first = true;
                 }
                 show(&notice, json, out);
             }
             Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
             Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => break 1,
+            // A file still downloading keeps listening going.
+            Err(_) if h.client.lock().await.downloads_busy() => continue,
             Err(_) if once && !got_first => {
                 out.err(&text::no_message(timeout.unwrap_or(0)));
                 break 1;
@@ -258,7 +261,7 @@ pub fn show(notice: &Notice, json: bool, out: &dyn Out) {
             out.err(&text::timer_changed(name, &super::defences::show_duration(*seconds)));
         }
         Notice::Delivered { name, count } => out.err(&text::delivered(name, *count)),
-        _ => {}
+        n => super::files_cmd::show(n, json, out),
     }
 }
 

@@ -126,7 +126,8 @@ pub async fn run_on_profile(dir: &Path, options: ConnectOptions, cli: &Cli, raw_
     let deadline = tokio::time::Instant::now() + WAIT_FOR_HOLDER;
     let mut told = false;
     loop {
-        match super::forward::try_forward(dir, raw_args.clone(), super::forward::repeatable(&cli.command)).await {
+        let args = super::files::absolute_args(cli, raw_args.clone());
+        match super::forward::try_forward(dir, args, super::forward::repeatable(&cli.command)).await {
             super::forward::Forwarded::Done(code) => return code,
             super::forward::Forwarded::NoHolder => {}
         }
@@ -138,7 +139,10 @@ pub async fn run_on_profile(dir: &Path, options: ConnectOptions, cli: &Cli, raw_
             }
         };
         match Client::open(dir, pass.as_bytes(), options.clone()) {
-            Ok(client) => return hold(dir, client, cli).await,
+            Ok(mut client) => {
+                client.set_file_settings(super::files::settings(cli, dir));
+                return hold(dir, client, cli).await;
+            }
             Err(AppError::Store(StoreError::Locked(_))) if tokio::time::Instant::now() < deadline => {
                 if !told {
                     Terminal.err(text::WAITING_FOR_HOLDER);

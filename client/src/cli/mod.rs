@@ -6,6 +6,7 @@
 //!   serving commands forwarded by other `sotto` processes.
 //! - [`demo`]: `sotto demo`.
 //! - [`chat`]: `sotto chat`, the terminal UI (its sentences in [`chat_text`]).
+//! - [`files`], [`files_cmd`]: `send --file`, progress bars, and received files.
 //! - [`text`]: every sentence shown to a person.
 
 mod args;
@@ -14,6 +15,8 @@ mod chat_text;
 mod commands;
 mod defences;
 mod demo;
+mod files;
+mod files_cmd;
 mod forward;
 mod holder;
 mod text;

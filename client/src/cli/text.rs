@@ -128,3 +128,27 @@ pub fn rotated(n: usize) -> String {
 pub fn cover_started(rate: f64) -> String {
     format!("Cover traffic on: about {rate} dummy cells a minute.")
 }
+
+pub fn file_sent(path: &str) -> String {
+    format!("Sent {path} (stored by the relay for 48 hours).")
+}
+
+pub fn uploading(name: &str) -> String {
+    format!("sending {name}")
+}
+
+pub fn downloading(name: &str) -> String {
+    format!("receiving {name}")
+}
+
+pub fn file_incoming(from: &str, name: &str, size: &str) -> String {
+    format!("* \"{from}\" is sending {name} ({size}); downloading…")
+}
+
+pub fn file_saved(from: &str, name: &str, size: &str, path: &str) -> String {
+    format!("{from}: [file] {name} ({size}) saved to {path}")
+}
+
+pub fn file_failed(from: &str, name: &str, reason: &str) -> String {
+    format!("! The file {name} from \"{from}\" was not saved: {reason}")
+}

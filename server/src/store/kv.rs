@@ -66,6 +66,11 @@ pub struct KvStore<K: Kv> {
 }
 
 impl<K: Kv> KvStore<K> {
+    /// The engine underneath, for tests that play a relay tampering with what it keeps.
+    pub fn kv(&self) -> &K {
+        &self.kv
+    }
+
     /// A store over `kv`.
     pub fn new(kv: K) -> Self {
         Self { kv, stripes: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(), blob_total: Mutex::new(()) }

@@ -1,0 +1,151 @@
+//! Sending a file's encrypted segments to a relay.
+//!
+//! Segments are produced in order from the file (read through a buffer, never whole),
+//! sealed, hashed into the blob digest once each, and put with up to [`WINDOW`] requests
+//! in flight on the link. An attempt ends at the first failure; the caller asks the
+//! relay how much it holds (`BlobStatus`) and calls [`Upload::run`] again from there.
+//! Sealing is deterministic by position, so a resent segment is byte-identical.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
+use sotto_proto::{BlobReadId, BlobWriteId, Chunk, ErrorCode, Request, Response};
+
+use super::format::{BlobDigest, FileKey, SEGMENT_CIPHER, SEGMENT_PLAIN, SegmentCipher};
+use super::{FileError, Progress, WINDOW};
+use crate::relay::RelayLink;
+
+/// Read buffer for the file: large reads, few system calls.
+pub const READ_BUFFER: usize = 1 << 20;
+
+/// How long to wait after the relay says a transfer goes faster than it allows: a
+/// default relay's budget (2,000 frames a second) refills 200 frames in this time.
+pub const RATE_LIMIT_PAUSE: Duration = Duration::from_millis(100);
+
+/// An upload under way.
+pub struct Upload {
+    pub write_id: BlobWriteId,
+    pub read_id: BlobReadId,
+    /// The file's size, before padding.
+    pub size: u64,
+    cipher: SegmentCipher,
+    reader: BufReader<File>,
+    /// Where the reader stands in the file.
+    pos: u64,
+    digest: BlobDigest,
+    /// Segments hashed into the digest so far (always a prefix of the stream).
+    hashed: u64,
+    /// The file bytes of one segment, reused.
+    read_buf: Vec<u8>,
+}
+
+impl Upload {
+    /// An upload of `file` (of `size` bytes) under `key` into the blob `write_id`.
+    pub fn new(file: File, size: u64, key: &FileKey, write_id: BlobWriteId, read_id: BlobReadId) -> Self {
+        Self {
+            write_id,
+            read_id,
+            size,
+            cipher: SegmentCipher::new(key, size),
+            reader: BufReader::with_capacity(READ_BUFFER, file),
+            pos: 0,
+            digest: BlobDigest::default(),
+            hashed: 0,
+            read_buf: vec![0; SEGMENT_PLAIN],
+        }
+    }
+
+    /// Puts every segment from the relay's `received` offset on. Returns once the relay
+    /// holds the whole blob; a failure ends the attempt (see the module docs).
+    pub async fn run(&mut self, link: &RelayLink, received: u64, progress: &dyn Progress) -> Result<(), FileError> {
+        if received % SEGMENT_CIPHER as u64 != 0 {
+            return Err(FileError::Protocol);
+        }
+        let count = self.cipher.count();
+        let mut next = received / SEGMENT_CIPHER as u64;
+        if next > self.hashed {
+            // The relay claims more than was ever sent.
+            return Err(FileError::Protocol);
+        }
+        let mut in_flight = FuturesOrdered::new();
+        // The offsets of the requests in flight, in order, to check each answer.
+        let mut ends = VecDeque::with_capacity(WINDOW);
+        let mut offset = received;
+        let mut acked = received;
+        while next < count || !in_flight.is_empty() {
+            while next < count && in_flight.len() < WINDOW {
+                let segment = self.segment(next)?;
+                let len = segment.len() as u64;
+                let data = Chunk::new(segment).map_err(|_| FileError::Crypto)?;
+                in_flight.push_back(link.request(Request::BlobPut { write_id: self.write_id, offset, data }));
+                offset += len;
+                ends.push_back(offset);
+                next += 1;
+            }
+            let Some(answer) = in_flight.next().await else { break };
+            let end = ends.pop_front().ok_or(FileError::Protocol)?;
+            match answer? {
+                Response::BlobStatus { received, .. } if received == end => {
+                    acked = received;
+                    progress.set(self.plain_done(received));
+                }
+                Response::Error(ErrorCode::RateLimited) => {
+                    // Faster than the relay allows: the puts behind this one will fail
+                    // too (their offsets no longer follow). The relay handles a
+                    // connection's frames in order, so after a pause the upload goes on
+                    // from the refused chunk, behind those failures.
+                    in_flight = FuturesOrdered::new();
+                    ends.clear();
+                    tokio::time::sleep(RATE_LIMIT_PAUSE).await;
+                    offset = acked;
+                    next = acked / SEGMENT_CIPHER as u64;
+                }
+                Response::Error(code) => return Err(FileError::Refused(code)),
+                _ => return Err(FileError::Protocol),
+            }
+        }
+        Ok(())
+    }
+
+    /// The blob's digest, once every segment has been produced.
+    pub fn digest(&self) -> Result<[u8; 32], FileError> {
+        if self.hashed != self.cipher.count() {
+            return Err(FileError::Protocol);
+        }
+        Ok(self.digest.clone().finish())
+    }
+
+    /// File bytes covered by `blob_bytes` of the blob, for progress.
+    pub fn plain_done(&self, blob_bytes: u64) -> u64 {
+        (blob_bytes / SEGMENT_CIPHER as u64 * SEGMENT_PLAIN as u64).min(self.size)
+    }
+
+    /// Reads, pads and seals segment `index`; hashes it if it is the next one unhashed.
+    fn segment(&mut self, index: u64) -> Result<Vec<u8>, FileError> {
+        let start = index * SEGMENT_PLAIN as u64;
+        let from_file = self.cipher.file_bytes_in(index);
+        if self.pos != start {
+            self.reader.seek(SeekFrom::Start(start)).map_err(FileError::io("reading the file"))?;
+            self.pos = start;
+        }
+        let file_bytes = self.read_buf.get_mut(..from_file).ok_or(FileError::Crypto)?;
+        self.reader.read_exact(file_bytes).map_err(|e| match e.kind() {
+            // The file shrank while it was being sent.
+            std::io::ErrorKind::UnexpectedEof => {
+                FileError::Io { what: "the file changed while it was sent", source: e }
+            }
+            _ => FileError::Io { what: "reading the file", source: e },
+        })?;
+        self.pos += from_file as u64;
+        let buf = self.cipher.seal(index, file_bytes).map_err(|_| FileError::Crypto)?;
+        if index == self.hashed {
+            self.digest.update(&buf);
+            self.hashed += 1;
+        }
+        Ok(buf)
+    }
+}
