@@ -50,6 +50,9 @@ pub enum AppError {
     /// A message longer than one envelope can carry.
     #[error("the message is too long ({0} bytes; at most {1})")]
     TooLong(usize, usize),
+    /// A group command could not be carried out.
+    #[error("{0}")]
+    Group(#[from] super::group::GroupError),
     /// The message was saved but could not reach the relay yet.
     #[error(
         "the relay cannot be reached right now; the message is queued and will be sent by the next command that reaches it ({0})"

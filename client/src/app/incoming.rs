@@ -38,18 +38,22 @@ pub enum Notice {
     IdentityChanged { name: String },
     /// A relay could not be used right now.
     RelayTrouble(String),
+    /// A message to a group: text, or a file (its name).
+    GroupMessage { group: String, from: String, text: String, file_name: Option<String>, sent_at_ms: u64 },
+    /// A change in a group, or a group message that was ignored.
+    Group { group: String, event: super::GroupEvent },
 }
 
 impl Client {
     pub(super) async fn on_relay_event(&mut self, relay: &str, event: Event) -> Result<Vec<Notice>, AppError> {
         match event {
             Event::Push(Push::Deliver { recv_id, seq, envelope }) => {
-                let (notices, mailbox) = self.receive(&recv_id, &envelope).await?;
+                let (mut notices, mailbox) = self.receive(&recv_id, &envelope).await?;
                 if let Some(m) = mailbox {
                     let owner = SigningKey::from_bytes(&m.owner_seed);
                     // A failed ack only means a redelivery, which the ratchet recognises.
                     let _ = self.owner_request(relay, &owner, Request::Ack { recv_id, seq, signature: NO_SIG }).await;
-                    self.after_receive(&m).await;
+                    notices.extend(self.after_receive_groups(&m).await);
                 }
                 Ok(notices)
             }
@@ -70,6 +74,15 @@ impl Client {
             let _ = self.subscribe_one(&fresh).await;
         }
         let _ = self.flush_outbox().await;
+    }
+
+    /// [`Self::after_receive`], then the group work the message made due (introductions),
+    /// whose notices are returned.
+    async fn after_receive_groups(&mut self, m: &OwnMailbox) -> Vec<Notice> {
+        self.after_receive(m).await;
+        let notices = self.group_followups().await.unwrap_or_else(|e| vec![Notice::RelayTrouble(e.to_string())]);
+        let _ = self.flush_outbox().await;
+        notices
     }
 
     /// Processes one envelope; returns what to show and the mailbox to acknowledge on.
@@ -164,6 +177,12 @@ impl Client {
                 notices.push(Notice::Ready { name: contact.name.clone() });
             }
             Some(Body::ProfileName(p)) => contact.their_name = p.name,
+            Some(Body::GroupOp(g)) => {
+                // The group code may send to this contact too: it reads and saves it itself.
+                profile::put_contact(&mut *ptxn.txn()?, &contact)?;
+                notices.extend(super::group::receive(&ptxn, &contact.id, g, content.sent_at_ms).await?);
+                contact = profile::contact(&*ptxn.txn()?, &contact.id)?.unwrap_or(contact);
+            }
             // Groups, files, receipts, rotation and timers arrive with later features;
             // until then they are consumed (the ratchet moved) and not shown.
             _ => {}
@@ -195,6 +214,9 @@ impl Client {
         };
         if hello.invite_id.as_slice() != invite.invite_id.as_slice() {
             return Ok(vec![dropped("an answer named another invite")]);
+        }
+        if !super::group::introduction_answered_by(&invite, message) {
+            return Ok(vec![dropped("an introduction was answered by someone other than the member introduced")]);
         }
         let (reply_relay, reply_send, reply_key) =
             hello.reply.as_ref().ok_or(crate::wire::WireError::MissingField("hello.reply"))?.to_parts()?;
@@ -231,6 +253,7 @@ impl Client {
             profile::put_contact(&mut txn, &contact)?;
         }
         queue(&ptxn, &contact, &welcome(&sender_seed, &my_name), None).await?;
+        super::group::introduction_joined(&ptxn, &invite)?;
         ptxn.commit()?;
         Ok(vec![Notice::Joined { name }])
     }

@@ -5,12 +5,16 @@
 //! - `outgoing`: invites, accepting them, sending, and the outbox.
 //! - `incoming`: deliveries: open, decrypt, commit with the ratchet, then acknowledge.
 //! - `safety`: safety numbers and accepting a changed identity key.
+//! - [`group`]: private groups: membership log, fan-out, introductions.
+//! - `flush`: sending the outbox, pipelined.
 //! - [`error`]: the application error type, [`AppError`].
 //!
 //! All libsignal work runs on one thread (its stores are `?Send`): run a [`Client`] on a
 //! current-thread runtime or inside a `LocalSet`.
 
 pub mod error;
+mod flush;
+pub mod group;
 mod incoming;
 mod outgoing;
 pub mod pool;
@@ -28,6 +32,7 @@ use sotto_proto::{RecvId, RelayAddress, Request, Response};
 use tokio::time::Instant;
 
 pub use self::error::AppError;
+pub use self::group::{FanOutReport, GroupError, GroupEvent, MemberView};
 pub use self::incoming::Notice;
 use self::pool::{PoolEvent, RelayPool};
 use self::profile::Profile;

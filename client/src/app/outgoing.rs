@@ -8,7 +8,7 @@
 use ed25519_dalek::SigningKey;
 use libsignal_protocol::CiphertextMessage;
 use rand::RngCore;
-use sotto_proto::{Envelope, ErrorCode, PublicKey, RelayAddress, Request, Response, SendId};
+use sotto_proto::{PublicKey, RelayAddress, Request, Response, SendId};
 
 use super::error::AppError;
 use super::profile::{self, check_name};
@@ -16,7 +16,7 @@ use super::records::{
     Contact, ContactId, Delivery, Direction, Message, Outgoing, OwnMailbox, PeerMailbox, PendingInvite,
 };
 use super::{Client, NO_SIG, address_of, now_ms};
-use crate::relay::{LinkError, sign_request};
+use crate::relay::LinkError;
 use crate::store::signal::{KyberKind, ProtocolTxn, create_prekey_bundle};
 use crate::wire::content::{self, Body, Content, Hello, MailboxAddress, Text, Welcome, encode_content, new_content_id};
 use crate::wire::envelope::{self, BodyKind, EnvelopeKey};
@@ -43,6 +43,17 @@ impl Client {
         name: Option<&str>,
         relay: Option<&RelayAddress>,
     ) -> Result<String, AppError> {
+        self.make_invite(name, relay, Vec::new()).await
+    }
+
+    /// [`Self::create_invite`], accepted only by the holder of `expect_identity` if it is
+    /// not empty (group introductions).
+    pub(super) async fn make_invite(
+        &mut self,
+        name: Option<&str>,
+        relay: Option<&RelayAddress>,
+        expect_identity: Vec<u8>,
+    ) -> Result<String, AppError> {
         if let Some(n) = name {
             check_name(n)?;
         }
@@ -57,7 +68,7 @@ impl Client {
         let mut txn = self.profile.store.txn();
         let bundle = create_prekey_bundle(&mut txn, super::DEVICE_ID, KyberKind::OneTime, &mut rand::rng())?;
         let mut own = mailbox;
-        own.invite = Some(PendingInvite { invite_id, name: name.unwrap_or_default().to_string() });
+        own.invite = Some(PendingInvite { invite_id, name: name.unwrap_or_default().to_string(), expect_identity });
         profile::put_own_mailbox(&mut txn, &own)?;
         txn.commit()?;
         let invite = Invite {
@@ -77,6 +88,21 @@ impl Client {
     pub async fn accept_invite(&mut self, link: &str, name: &str) -> Result<(), AppError> {
         check_name(name)?;
         let invite = Invite::parse(link)?;
+        let id = self.start_contact(&invite, name).await?;
+        let report = self.flush_outbox().await?;
+        if report.failed > 0 {
+            self.forget_contact(&id).await?;
+            return Err(AppError::InviteUsed);
+        }
+        if let Some(e) = report.last_error {
+            return Err(AppError::Queued(e));
+        }
+        Ok(())
+    }
+
+    /// Starts a session from an invite, saves its sender as `name` and queues the first
+    /// message (not yet sent).
+    pub(super) async fn start_contact(&mut self, invite: &Invite, name: &str) -> Result<ContactId, AppError> {
         let (relay, my_name) = {
             let txn = self.profile.store.txn();
             if profile::contact_by_name(&txn, name).is_ok() {
@@ -130,16 +156,7 @@ impl Client {
         }
         queue(&ptxn, &contact, &hello, None).await?;
         ptxn.commit()?;
-
-        let report = self.flush_outbox().await?;
-        if report.failed > 0 {
-            self.forget_contact(&id).await?;
-            return Err(AppError::InviteUsed);
-        }
-        if let Some(e) = report.last_error {
-            return Err(AppError::Queued(e));
-        }
-        Ok(())
+        Ok(id)
     }
 
     /// Encrypts and queues a text for `name`, then flushes the outbox. Returns once the
@@ -189,68 +206,9 @@ impl Client {
         }
     }
 
-    /// Sends everything in the outbox that can go now.
+    /// Sends everything in the outbox that can go now, pipelined per relay (see `flush`).
     pub async fn flush_outbox(&mut self) -> Result<FlushReport, AppError> {
-        let pending = {
-            let txn = self.profile.store.txn();
-            profile::outbox(&txn)?
-        };
-        let mut report = FlushReport::default();
-        for (id, out) in pending {
-            let result = self.send_envelope(&out).await;
-            let delivery = match result {
-                Ok(()) => Delivery::Stored,
-                Err(AppError::Refused(ErrorCode::NoMailbox | ErrorCode::Auth)) => Delivery::Failed,
-                Err(AppError::Link(e)) => {
-                    report.waiting += 1;
-                    report.last_error = Some(e);
-                    continue;
-                }
-                Err(AppError::Refused(code)) => {
-                    report.waiting += 1;
-                    report.last_error = Some(LinkError::Refused(code));
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let mut txn = self.profile.store.txn();
-            txn.remove(crate::store::Table::Outbox, &id);
-            if !out.message_key.is_empty()
-                && let Some(mut m) = profile::message(&txn, &out.message_key)?
-            {
-                m.delivery = delivery;
-                profile::put_message(&mut txn, &out.message_key, &m)?;
-            }
-            txn.commit()?;
-            match delivery {
-                Delivery::Failed => report.failed += 1,
-                _ => report.sent += 1,
-            }
-        }
-        Ok(report)
-    }
-
-    async fn send_envelope(&mut self, out: &Outgoing) -> Result<(), AppError> {
-        let envelope =
-            Envelope::from_slice(&out.envelope).map_err(|_| crate::store::StoreError::CorruptRecord("outbox"))?;
-        let link = match self.pool.link(&out.relay).await {
-            Ok(l) => l,
-            Err(e) => {
-                self.pool.drop_link(&out.relay);
-                return Err(e.into());
-            }
-        };
-        let mut req = Request::Send { send_id: SendId(out.send_id), envelope, signature: None };
-        sign_request(&SigningKey::from_bytes(&out.sender_seed), &link.nonce(), &mut req);
-        match link.request(req).await {
-            Ok(Response::Ok) => Ok(()),
-            Ok(Response::Error(code)) => Err(AppError::Refused(code)),
-            Ok(_) => Err(AppError::Link(LinkError::Protocol("unexpected answer to send".into()))),
-            Err(e) => {
-                self.pool.drop_link(&out.relay);
-                Err(e.into())
-            }
-        }
+        self.flush_pipelined().await
     }
 
     /// Creates a mailbox on `relay` with fresh keys (not yet saved).
@@ -317,10 +275,12 @@ pub(super) async fn queue(
         sender_seed: peer.sender_seed,
         envelope: sealed.as_bytes().to_vec(),
     };
-    // Keyed by time first, so the outbox flushes in the order messages were written.
+    // Keyed by time, then a counter, so the outbox flushes in the order messages were
+    // written, also within one millisecond (a fan-out writes many).
     let mut id = [0u8; 16];
     id[..8].copy_from_slice(&now_ms().to_be_bytes());
-    rand::rng().fill_bytes(&mut id[8..]);
+    id[8..12].copy_from_slice(&super::flush::next_outbox_counter().to_be_bytes());
+    rand::rng().fill_bytes(&mut id[12..]);
     let mut txn = ptxn.txn()?;
     profile::put_outgoing(&mut txn, &id, &out)?;
     Ok(())

@@ -87,6 +87,7 @@ pub async fn execute(h: &std::rc::Rc<Holder>, command: &super::Command, out: &dy
             }
         }
         C::Listen { once, timeout, json } => listen(h, *once, *timeout, *json, out).await,
+        C::Group { action } => super::group::execute(h, action, out).await,
         C::Contacts => {
             let mut c = h.client.lock().await;
             // Deliver anything still queued while we are here, quietly.
@@ -179,7 +180,7 @@ async fn listen(h: &std::rc::Rc<Holder>, once: bool, timeout: Option<u64>, json:
         };
         match next {
             Ok(Ok(notice)) => {
-                if matches!(notice, Notice::Message { .. }) {
+                if matches!(notice, Notice::Message { .. } | Notice::GroupMessage { .. }) {
                     got_first = true;
                 }
                 show(&notice, json, out);
@@ -208,6 +209,9 @@ async fn interrupted(out: &dyn Out) {
 
 /// Prints a notice: messages on stdout (text or JSON), everything else on stderr.
 pub fn show(notice: &Notice, json: bool, out: &dyn Out) {
+    if super::group::show(notice, json, out) {
+        return;
+    }
     match notice {
         Notice::Message { from, text: body, sent_at_ms, seq } => {
             if json {

@@ -5,12 +5,14 @@
 //! - [`holder`]: the process holding the profile: its client, the notice pump, and
 //!   serving commands forwarded by other `sotto` processes.
 //! - [`demo`]: `sotto demo`.
+//! - [`group`]: `sotto group …`.
 //! - [`text`]: every sentence shown to a person.
 
 mod args;
 mod commands;
 mod demo;
 mod forward;
+mod group;
 mod holder;
 mod text;
 
