@@ -43,17 +43,17 @@ impl Client {
         name: Option<&str>,
         relay: Option<&RelayAddress>,
     ) -> Result<String, AppError> {
-        self.make_invite(name, relay, Vec::new()).await
+        Ok(self.make_invite(name, relay, Vec::new()).await?.0)
     }
 
     /// [`Self::create_invite`], accepted only by the holder of `expect_identity` if it is
-    /// not empty (group introductions).
+    /// not empty (group introductions). Returns the link and the invite's mailbox.
     pub(super) async fn make_invite(
         &mut self,
         name: Option<&str>,
         relay: Option<&RelayAddress>,
         expect_identity: Vec<u8>,
-    ) -> Result<String, AppError> {
+    ) -> Result<(String, OwnMailbox), AppError> {
         if let Some(n) = name {
             check_name(n)?;
         }
@@ -79,7 +79,7 @@ impl Client {
             suggested_name: my_name,
             bundle: PreKeyBundleWire::from_bundle(&bundle)?,
         };
-        Ok(invite.to_link()?)
+        Ok((invite.to_link()?, own))
     }
 
     /// Accepts an invite link: starts a post-quantum session from its bundle, makes a

@@ -44,7 +44,9 @@ pub(super) async fn followups(c: &mut Client) -> Result<Vec<Notice>, AppError> {
         unfinished |= accept_intros(c, &g.id, &mut notices).await?;
         unfinished |= make_invites(c, &g.id).await?;
         let ptxn = ProtocolTxn::new(c.profile.store.txn());
-        if let Some(mut g) = record::get(&*ptxn.txn()?, &g.id)? {
+        // Bound first: a borrow in the `if let` would live through its block.
+        let fresh = record::get(&*ptxn.txn()?, &g.id)?;
+        if let Some(mut g) = fresh {
             if send_waiting(&ptxn, &mut g).await? > 0 {
                 record::put(&mut *ptxn.txn()?, &g)?;
             }
@@ -109,7 +111,19 @@ async fn accept_one(c: &mut Client, link: &str, member: &MemberInfo) -> Result<O
         let txn = c.profile.store.txn();
         profile::unique_name(&txn, &member.name)?
     };
-    c.start_contact(&invite, &name).await?;
+    let id = c.start_contact(&invite, &name).await?;
+    // Listen on the new mailbox now: the newcomer's answer may come while this process runs.
+    let mailbox = {
+        let txn = c.profile.store.txn();
+        let recv = profile::contact(&txn, &id)?.map(|k| k.my_recv_id);
+        match recv {
+            Some(r) => profile::own_mailbox(&txn, &r)?,
+            None => None,
+        }
+    };
+    if let Some(m) = mailbox {
+        let _ = c.subscribe_one(&m).await;
+    }
     Ok(Some(name))
 }
 
@@ -144,7 +158,11 @@ async fn make_invites(c: &mut Client, group: &GroupId) -> Result<bool, AppError>
             profile::unique_name(&txn, &info.name)?
         };
         match c.make_invite(Some(&name), None, info.identity.clone()).await {
-            Ok(link) => made.push(GroupInvite { member_id: id.to_vec(), link }),
+            Ok((link, mailbox)) => {
+                // Listen on it now: the answer may come while this process runs.
+                let _ = c.subscribe_one(&mailbox).await;
+                made.push(GroupInvite { member_id: id.to_vec(), link });
+            }
             Err(_) => {
                 unfinished = true;
                 break;
@@ -155,7 +173,8 @@ async fn make_invites(c: &mut Client, group: &GroupId) -> Result<bool, AppError>
         return Ok(unfinished);
     }
     let ptxn = ProtocolTxn::new(c.profile.store.txn());
-    if let Some(mut g) = record::get(&*ptxn.txn()?, group)? {
+    let fresh = record::get(&*ptxn.txn()?, group)?;
+    if let Some(mut g) = fresh {
         let m = g.membership();
         g.invited.extend(made.iter().filter_map(|i| <MemberId>::try_from(i.member_id.as_slice()).ok()));
         let introducer = introducer(&ptxn, &g, &m)?;
