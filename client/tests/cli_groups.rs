@@ -13,7 +13,11 @@ fn rt() -> tokio::runtime::Runtime {
 
 fn stderr_of(profile: &std::path::Path, args: &[&str]) -> (bool, String, String) {
     let o = run(profile, args);
-    (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -75,15 +79,24 @@ fn group_commands_through_the_binary() {
     assert!(!good && err.contains("nobody in \"Friends 朋友\" is called \"Zed\""), "{err}");
 
     // Admin, removal and leaving, as each side sees it.
-    assert_eq!(ok(&a, &["group", "admin", "Friends 朋友", "Bob"]).trim(), "\"Bob\" is now an admin of \"Friends 朋友\".");
-    assert_eq!(ok(&a, &["group", "remove", "Friends 朋友", "Carol"]).trim(), "\"Carol\" was removed from \"Friends 朋友\".");
+    assert_eq!(
+        ok(&a, &["group", "admin", "Friends 朋友", "Bob"]).trim(),
+        "\"Bob\" is now an admin of \"Friends 朋友\"."
+    );
+    assert_eq!(
+        ok(&a, &["group", "remove", "Friends 朋友", "Carol"]).trim(),
+        "\"Carol\" was removed from \"Friends 朋友\"."
+    );
     let (_, _, err) = stderr_of(&c, &["listen", "--timeout", "2"]);
     assert!(err.contains("You were removed from \"Friends 朋友\""), "{err}");
     let (good, _, err) = stderr_of(&c, &["group", "send", "Friends 朋友", "x"]);
     assert!(!good && err.contains("you are not a member of \"Friends 朋友\""), "{err}");
     let (_, _, err) = stderr_of(&b, &["listen", "--timeout", "2"]);
     assert!(err.contains("\"Bob\" is now an admin") || err.contains("Carol\" was removed"), "{err}");
-    assert_eq!(ok(&b, &["group", "members", "Friends 朋友"]).lines().collect::<Vec<_>>(), ["Bob (you, admin)", "Alice (admin)"]);
+    assert_eq!(
+        ok(&b, &["group", "members", "Friends 朋友"]).lines().collect::<Vec<_>>(),
+        ["Bob (you, admin)", "Alice (admin)"]
+    );
     assert_eq!(ok(&b, &["group", "leave", "Friends 朋友"]).trim(), "You left \"Friends 朋友\".");
     let (_, _, err) = stderr_of(&a, &["listen", "--timeout", "2"]);
     assert!(err.contains("Friends 朋友: \"Bob\" left."), "{err}");

@@ -82,8 +82,7 @@ async fn five_members_create_talk_remove_leave_and_converge() {
         .run_until(async {
             let relay = TestRelay::start().await;
             let tmp = tempfile::tempdir().unwrap();
-            let mut c: Vec<Client> =
-                NAMES.iter().map(|n| new_client(&tmp.path().join(n), &relay.address, n)).collect();
+            let mut c: Vec<Client> = NAMES.iter().map(|n| new_client(&tmp.path().join(n), &relay.address, n)).collect();
             // Aynur knows everyone; nobody else knows anybody.
             for i in 1..5 {
                 let (a, rest) = c.split_at_mut(1);
@@ -248,9 +247,10 @@ async fn five_members_create_talk_remove_leave_and_converge() {
                 let txn = client.profile.store.txn();
                 for m in profile::own_mailboxes(&txn).unwrap() {
                     needles.push((format!("{}'s envelope key", NAMES[i]), m.envelope_key.to_vec()));
-                    owners_by_person.entry(i).or_default().push(
-                        ed25519_dalek::SigningKey::from_bytes(&m.owner_seed).verifying_key().to_bytes(),
-                    );
+                    owners_by_person
+                        .entry(i)
+                        .or_default()
+                        .push(ed25519_dalek::SigningKey::from_bytes(&m.owner_seed).verifying_key().to_bytes());
                 }
             }
             for (what, needle) in &needles {

@@ -13,11 +13,11 @@ use ed25519_dalek::SigningKey;
 use futures_util::StreamExt;
 use sotto_proto::{Envelope, ErrorCode, Request, Response, SendId};
 
+use super::Client;
 use super::error::AppError;
 use super::outgoing::FlushReport;
 use super::profile;
 use super::records::{Delivery, Outgoing};
-use super::Client;
 use crate::relay::{LinkError, sign_request};
 
 /// Most sends in flight on one link: the relay's default limit per connection
@@ -112,7 +112,7 @@ impl Client {
         let nonce = link.nonce();
         let results: Vec<Result<Response, LinkError>> = futures_util::stream::iter(requests)
             .map(|(mut req, seed)| {
-                sign_request(&SigningKey::from_bytes(&*seed), &nonce, &mut req);
+                sign_request(&SigningKey::from_bytes(&seed), &nonce, &mut req);
                 link.request(req)
             })
             .buffered(MAX_IN_FLIGHT)

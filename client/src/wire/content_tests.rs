@@ -324,10 +324,11 @@ fn arb_body() -> impl Strategy<Value = Body> {
                 content_type,
             })
         ),
-        (bytes(16), 1..=9i32, proptest::collection::vec(bytes(16), 0..40), "\\PC{0,200}")
-            .prop_map(|(group_id, kind, member_ids, text)| {
+        (bytes(16), 1..=9i32, proptest::collection::vec(bytes(16), 0..40), "\\PC{0,200}").prop_map(
+            |(group_id, kind, member_ids, text)| {
                 Body::GroupOp(GroupOp { group_id, kind, member_ids, text, ..Default::default() })
-            }),
+            }
+        ),
         proptest::collection::vec(bytes(16), 0..MAX_RECEIPT_IDS).prop_map(|ids| Body::Receipt(Receipt { ids })),
         address().prop_map(|a| Body::Rotation(Rotation { new_address: Some(a) })),
         name().prop_map(|name| Body::ProfileName(ProfileName { name })),

@@ -2,8 +2,8 @@
 //! total on mutated input.
 #![allow(clippy::unwrap_used)]
 
-use prost::Message;
 use proptest::prelude::*;
+use prost::Message;
 
 use super::*;
 use crate::wire::content::{
@@ -148,10 +148,7 @@ fn every_limit_is_enforced() {
         err(with(|g| g.log = vec![LoggedOp { kind: 77, ..logged(1) }])),
         UnknownEnum { field: "group_op.log.kind", value: 77 }
     );
-    assert!(matches!(
-        err(with(|g| g.group_name = "x".repeat(257))),
-        FieldTooLong { field: "group_op.group_name", .. }
-    ));
+    assert!(matches!(err(with(|g| g.group_name = "x".repeat(257))), FieldTooLong { field: "group_op.group_name", .. }));
     assert!(matches!(
         err(with(|g| g.invites = vec![GroupInvite { member_id: vec![1; 16], link: String::new() }; 9])),
         FieldTooLong { field: "group_op.invites", .. }

@@ -11,7 +11,7 @@
 //! - `fanout`: encrypting one copy per member in one transaction.
 //! - `receive`: what an incoming group operation does.
 //! - `intro`: introductions between members who were not contacts.
-//! - [`error`]: [`GroupError`].
+//! - [`error`]: the error type, [`GroupError`].
 //!
 //! The protocol, step by step, is in `docs/END_TO_END.md` ("Groups").
 
@@ -134,36 +134,31 @@ impl Client {
     pub async fn group_add(&mut self, group: &str, contact: &str) -> Result<FanOutReport, AppError> {
         let ptxn = ProtocolTxn::new(self.profile.store.txn());
         let report = {
-            let txn = ptxn.txn()?;
-            let mut g = record::by_name(&txn, group)?;
-            let m = g.membership();
-            require_admin(&g, &m)?;
-            let c = profile::contact_by_name(&txn, contact)?;
-            let identity = contact_identity(&txn, &c)?.ok_or_else(|| AppError::NotReady(c.name.clone()))?;
-            let target = member_id(&g.id, &identity);
-            if m.is_member(&target) {
-                return Err(GroupError::AlreadyMember(g.name.clone(), c.name.clone()).into());
-            }
-            if m.members.len() >= MAX_GROUP_SIZE {
-                return Err(GroupError::Full.into());
-            }
-            let name = if c.their_name.trim().is_empty() { c.name.clone() } else { c.their_name.clone() };
-            let op = self::new_op(
-                next_clock(&g.ops),
-                g.me,
-                OpKind::Add,
-                Some(target),
-                Some(MemberInfo { id: target, identity, name }),
-            );
-            push_op(&mut g, op.clone())?;
-            let after = g.membership();
+            let (mut g, op, target, after) = {
+                let txn = ptxn.txn()?;
+                let mut g = record::by_name(&txn, group)?;
+                let m = g.membership();
+                require_admin(&g, &m)?;
+                let c = profile::contact_by_name(&txn, contact)?;
+                let identity = contact_identity(&txn, &c)?.ok_or_else(|| AppError::NotReady(c.name.clone()))?;
+                let target = member_id(&g.id, &identity);
+                if m.is_member(&target) {
+                    return Err(GroupError::AlreadyMember(g.name.clone(), c.name.clone()).into());
+                }
+                if m.members.len() >= MAX_GROUP_SIZE {
+                    return Err(GroupError::Full.into());
+                }
+                // Their own profile name if they gave one, else ours for them.
+                let name = if c.their_name.trim().is_empty() { c.name.clone() } else { c.their_name.clone() };
+                let info = MemberInfo { id: target, identity, name };
+                let op = new_op(next_clock(&g.ops), g.me, OpKind::Add, Some(target), Some(info));
+                push_op(&mut g, op.clone())?;
+                let after = g.membership();
+                (g, op, target, after)
+            };
             let audience: Vec<MemberId> = after.members.keys().copied().filter(|k| *k != g.me).collect();
-            drop(txn);
-            let mut plan: Vec<(MemberId, GroupOp)> = audience
-                .iter()
-                .filter(|k| **k != target)
-                .map(|k| (*k, op_message(&g.id, &op, &audience)))
-                .collect();
+            let mut plan: Vec<(MemberId, GroupOp)> =
+                audience.iter().filter(|k| **k != target).map(|k| (*k, op_message(&g.id, &op, &audience))).collect();
             plan.extend(sync_messages(&g).into_iter().map(|s| (target, s)));
             let report = fanout::fan_out(&ptxn, &mut g, &after, &plan).await?;
             record::put(&mut *ptxn.txn()?, &g)?;
@@ -209,12 +204,14 @@ impl Client {
     async fn member_op(&mut self, group: &str, member: &str, kind: OpKind) -> Result<FanOutReport, AppError> {
         let ptxn = ProtocolTxn::new(self.profile.store.txn());
         let report = {
-            let txn = ptxn.txn()?;
-            let mut g = record::by_name(&txn, group)?;
-            let m = g.membership();
-            require_admin(&g, &m)?;
-            let target = find_member(&txn, &g, &m, member)?;
-            drop(txn);
+            let (mut g, m, target) = {
+                let txn = ptxn.txn()?;
+                let g = record::by_name(&txn, group)?;
+                let m = g.membership();
+                require_admin(&g, &m)?;
+                let target = find_member(&txn, &g, &m, member)?;
+                (g, m, target)
+            };
             let op = new_op(next_clock(&g.ops), g.me, kind, Some(target), None);
             push_op(&mut g, op.clone())?;
             // The removed member is told too: it is in the audience of the removal.
@@ -259,6 +256,14 @@ impl Client {
     /// transaction and then sent pipelined. Members still being introduced get their copy
     /// as soon as the session exists.
     pub async fn group_send(&mut self, group: &str, body: Body) -> Result<FanOutReport, AppError> {
+        let report = self.group_queue(group, body).await?;
+        self.finish_fan_out(report).await
+    }
+
+    /// The first half of [`Self::group_send`]: every copy encrypted and committed to the
+    /// outbox in one transaction, nothing sent yet ([`Self::flush_outbox`] sends them, as
+    /// does any later command that reaches the relay).
+    pub async fn group_queue(&mut self, group: &str, body: Body) -> Result<FanOutReport, AppError> {
         let (text, attachment): (String, Option<AttachmentPointer>) = match body {
             Body::Text(t) => (t.text.clone(), None),
             Body::Attachment(a) => (String::new(), Some(a.clone())),
@@ -287,7 +292,7 @@ impl Client {
             report
         };
         ptxn.commit()?;
-        self.finish_fan_out(report).await
+        Ok(report)
     }
 
     /// Sends a text to `group`; see [`Self::group_send`].

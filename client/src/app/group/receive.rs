@@ -6,14 +6,12 @@
 //! that does not fit the log (an unknown group, a sender who is not a member, an operation
 //! its author may not perform, a malformed entry) is ignored with a notice, never an error.
 
+use super::GroupEvent;
 use super::fanout::fan_out;
 use super::record::{self, GroupRecord, HeldIntro};
 use super::state::{GroupId, MemberId, Membership, OpKind, member_id};
-use super::{
-    GroupOp, MAX_GROUP_LOG, contact_identity, contacts_by_identity, display_name, my_identity, op_from_parts,
-};
+use super::{GroupOp, MAX_GROUP_LOG, contact_identity, contacts_by_identity, display_name, my_identity, op_from_parts};
 use crate::app::error::AppError;
-use super::GroupEvent;
 use crate::app::incoming::Notice;
 use crate::app::profile;
 use crate::app::records::{Contact, ContactId};
