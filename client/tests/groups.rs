@@ -276,3 +276,66 @@ async fn five_members_create_talk_remove_leave_and_converge() {
         })
         .await;
 }
+
+/// An admin that was removed but has not heard of it yet still believes it may change the
+/// group: what it sends is ignored by everyone else, with a notice, and nothing crashes.
+#[tokio::test]
+async fn changes_by_a_removed_admin_are_ignored_with_a_notice() {
+    tokio::task::LocalSet::new()
+        .run_until(async {
+            let relay = TestRelay::start().await;
+            let tmp = tempfile::tempdir().unwrap();
+            let mut c: Vec<Client> =
+                NAMES[..3].iter().map(|n| new_client(&tmp.path().join(n), &relay.address, n)).collect();
+            for i in 1..3 {
+                let (a, rest) = c.split_at_mut(1);
+                introduce(&mut a[0], &mut rest[i - 1], NAMES[i], NAMES[0]).await;
+            }
+            for client in &mut c {
+                client.subscribe_all().await.unwrap();
+            }
+            c[0].group_create(GROUP).unwrap();
+            c[0].group_add(GROUP, "Bilal").await.unwrap();
+            c[0].group_add(GROUP, "Chodron").await.unwrap();
+            c[0].group_promote(GROUP, "Bilal").await.unwrap();
+            settle(&mut c, &[0, 1, 2]).await;
+            assert_eq!(admins(&mut c[1]).len(), 2);
+
+            // Aynur removes Bilal (clock 5). Bilal has not heard of it: he promotes Chodron
+            // (clock 5, concurrent with his removal, and ordered before it: it stands) and
+            // then removes Chodron (clock 6, after his removal in the order: ignored).
+            c[0].group_remove(GROUP, "Bilal").await.unwrap();
+            settle(&mut c, &[0, 2]).await;
+            c[1].group_promote(GROUP, "Chodron").await.unwrap();
+            c[1].group_remove(GROUP, "Chodron").await.unwrap();
+            c[1].group_send_text(GROUP, "still here?").await.unwrap();
+            let seen = settle(&mut c, &[0, 1, 2]).await;
+            for i in [0, 2] {
+                assert!(
+                    seen[i].iter().any(|n| matches!(n, Notice::Group { event: GroupEvent::NotAllowed { .. }, .. })),
+                    "{}: {:?}",
+                    NAMES[i],
+                    seen[i]
+                );
+                assert!(group_texts(&seen[i]).is_empty());
+            }
+            // Bilal's message went only to Aynur (in his view Chodron was gone), who
+            // dropped it.
+            assert!(
+                seen[0].iter().any(|n| matches!(n, Notice::Group { event: GroupEvent::NotAMember { .. }, .. })),
+                "{:?}",
+                seen[0]
+            );
+            let ids: Vec<[u8; 16]> = c.iter_mut().map(my_id).collect();
+            let mut want = vec![ids[0], ids[2]];
+            want.sort();
+            // Bilal's device converges too: its own removal of Chodron comes after its
+            // removal in the order, so it is ignored there as well.
+            for i in 0..3 {
+                assert_eq!(membership(&mut c[i]), want, "{}", NAMES[i]);
+            }
+            assert!(admins(&mut c[0]).contains(&ids[2]));
+            relay.stop().await;
+        })
+        .await;
+}
