@@ -68,6 +68,11 @@ fn group_commands_through_the_binary() {
         (Some("Friends 朋友"), Some("Bob"), Some("hello group ཀ 你好"))
     );
 
+    let history = ok(&a, &["group", "history", "Friends 朋友"]);
+    assert!(history.trim_end().ends_with(" Bob: hello group ཀ 你好"), "{history}");
+    let history = ok(&b, &["group", "history", "Friends 朋友"]);
+    assert!(history.trim_end().ends_with(" me: hello group ཀ 你好"), "{history}");
+
     // Mistakes get clear errors.
     let (good, _, err) = stderr_of(&a, &["group", "add", "Nope", "Bob"]);
     assert!(!good && err.contains("no group is called \"Nope\""), "{err}");

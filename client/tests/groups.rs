@@ -148,6 +148,10 @@ async fn five_members_create_talk_remove_leave_and_converge() {
                     .collect();
                 want.sort();
                 assert_eq!(got, want, "{} got the wrong messages", NAMES[i]);
+                // And keeps them, with its own, in its history.
+                let history = c[i].group_history(GROUP).unwrap();
+                assert_eq!(history.len(), 5);
+                assert_eq!(history.iter().filter(|e| e.outgoing).count(), 1);
             }
 
             // Removal: Dawa is removed, but sends once more before hearing of it.

@@ -4,8 +4,9 @@ use clap::Subcommand;
 use sotto_client::app::{AppError, FanOutReport, GroupEvent, Notice};
 
 use super::commands::fail;
-use super::holder::Holder;
+use super::holder::{Holder, history_line};
 use super::{Out, text};
+use sotto_client::app::records::{Delivery, Direction, Message};
 
 /// What `sotto group` does.
 #[derive(Subcommand, Debug)]
@@ -39,6 +40,8 @@ pub enum GroupCommand {
     Members { group: String },
     /// List your groups.
     List,
+    /// Show a group's messages.
+    History { group: String },
     /// Send a text message to every member of a group.
     Send {
         group: String,
@@ -83,6 +86,22 @@ pub async fn execute(h: &std::rc::Rc<Holder>, command: &GroupCommand, out: &dyn 
                 out.err(text::no_groups());
             }
             names.iter().for_each(|n| out.out(n));
+            None
+        }),
+        G::History { group } => c.group_history(group).map(|entries| {
+            for e in entries {
+                let m = Message {
+                    direction: if e.outgoing { Direction::Out } else { Direction::In },
+                    text: match &e.file_name {
+                        Some(f) => text::group_file_entry(f, &e.text),
+                        None => e.text.clone(),
+                    },
+                    sent_at_ms: e.sent_at_ms,
+                    seq: 0,
+                    delivery: Delivery::Received,
+                };
+                out.out(&history_line(&e.from, &m));
+            }
             None
         }),
         G::Send { group, text: body } => c.group_send_text(group, body).await.map(Some),

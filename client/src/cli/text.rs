@@ -131,6 +131,10 @@ pub fn group_file_line(group: &str, from: &str, file: &str) -> String {
     format!("{group}/{from}: [file] {file}")
 }
 
+pub fn group_file_entry(file: &str, text: &str) -> String {
+    if text.is_empty() { format!("[file] {file}") } else { format!("[file] {file} {text}") }
+}
+
 pub fn group_event_added_you(group: &str, by: &str) -> String {
     format!("* \"{by}\" added you to the group \"{group}\".")
 }

@@ -288,11 +288,27 @@ impl Client {
             };
             let plan: Vec<_> = m.members.keys().filter(|k| **k != g.me).map(|k| (*k, op.clone())).collect();
             let report = fanout::fan_out(&ptxn, &mut g, &m, &plan).await?;
-            record::put(&mut *ptxn.txn()?, &g)?;
+            let entry = record::GroupEntry {
+                outgoing: true,
+                from: String::new(),
+                text: op.text.clone(),
+                file_name: op.attachment.as_ref().map(|a| a.file_name.clone()),
+                sent_at_ms: super::now_ms(),
+            };
+            let mut txn = ptxn.txn()?;
+            record::put_entry(&mut txn, &mut g, &entry)?;
+            record::put(&mut txn, &g)?;
             report
         };
         ptxn.commit()?;
         Ok(report)
+    }
+
+    /// The messages of `group`, in the order they were sent.
+    pub fn group_history(&mut self, group: &str) -> Result<Vec<record::GroupEntry>, AppError> {
+        let txn = self.profile.store.txn();
+        let g = record::by_name(&txn, group)?;
+        record::history(&txn, &g.id)
     }
 
     /// Sends a text to `group`; see [`Self::group_send`].

@@ -48,7 +48,7 @@ pub(crate) async fn receive(
         return Ok(vec![dropped(&format!("a message for \"{}\", which you are no longer in", rec.name))]);
     }
     let notices = match kind {
-        GroupOpKind::Text => on_text(&rec, &before, &sender, &sender_id, g, sent_at_ms),
+        GroupOpKind::Text => on_text(ptxn, &mut rec, &before, &sender, &sender_id, g, sent_at_ms)?,
         GroupOpKind::Invites => on_invites(ptxn, &mut rec, &before, &sender, &sender_id, &g).await?,
         GroupOpKind::Introduce => on_introduce(ptxn, &mut rec, &before, &sender, &sender_id, &g)?,
         _ => on_op(ptxn, &mut rec, &before, &sender, &sender_id, &g).await?,
@@ -58,23 +58,33 @@ pub(crate) async fn receive(
 }
 
 fn on_text(
-    rec: &GroupRecord,
+    ptxn: &ProtocolTxn<'_>,
+    rec: &mut GroupRecord,
     m: &Membership,
     sender: &Contact,
     sender_id: &MemberId,
     g: GroupOp,
     sent_at_ms: u64,
-) -> Vec<Notice> {
+) -> Result<Vec<Notice>, AppError> {
     if !m.is_member(sender_id) {
-        return vec![group(rec, GroupEvent::NotAMember { name: sender.name.clone() })];
+        return Ok(vec![group(rec, GroupEvent::NotAMember { name: sender.name.clone() })]);
     }
-    vec![Notice::GroupMessage {
+    let file_name = g.attachment.as_ref().map(|a| a.file_name.clone());
+    let entry = record::GroupEntry {
+        outgoing: false,
+        from: sender.name.clone(),
+        text: g.text.clone(),
+        file_name: file_name.clone(),
+        sent_at_ms,
+    };
+    record::put_entry(&mut *ptxn.txn()?, rec, &entry)?;
+    Ok(vec![Notice::GroupMessage {
         group: rec.name.clone(),
         from: sender.name.clone(),
         text: g.text,
-        file_name: g.attachment.as_ref().map(|a| a.file_name.clone()),
+        file_name,
         sent_at_ms,
-    }]
+    }])
 }
 
 /// A membership operation, from its author or passed on by an admin.

@@ -114,3 +114,49 @@ pub fn followup_due(txn: &Txn<'_>) -> Result<bool, AppError> {
 pub fn clear_followup(txn: &mut Txn<'_>) {
     txn.remove(Table::Meta, FOLLOWUP_KEY);
 }
+
+/// One message in a group's history.
+#[derive(Debug, Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+pub struct GroupEntry {
+    /// Sent by this profile.
+    pub outgoing: bool,
+    /// Who sent it, as this device named them when it arrived (empty when outgoing).
+    pub from: String,
+    pub text: String,
+    /// For a file: its name.
+    pub file_name: Option<String>,
+    /// The sender's clock, in milliseconds since the epoch.
+    pub sent_at_ms: u64,
+}
+
+/// The record key of a group's history entry: a keyed hash of the group, then a counter.
+fn entry_key(txn: &Txn<'_>, group: &GroupId, local: u64) -> Vec<u8> {
+    let mut k = txn.index_key(Table::Messages, &[b"group:".as_slice(), group].concat()).to_vec();
+    k.extend_from_slice(&local.to_be_bytes());
+    k
+}
+
+/// Adds an entry to `g`'s history (the caller saves `g`: its counter moved).
+pub fn put_entry(txn: &mut Txn<'_>, g: &mut GroupRecord, e: &GroupEntry) -> Result<(), AppError> {
+    let key = entry_key(txn, &g.id, g.next_local);
+    g.next_local += 1;
+    txn.put(Table::Messages, &key, &records::encode(e)?);
+    Ok(())
+}
+
+/// A group's history, in the order the messages were sent.
+pub fn history(txn: &Txn<'_>, group: &GroupId) -> Result<Vec<GroupEntry>, AppError> {
+    let prefix = entry_key(txn, group, 0);
+    let prefix = &prefix[..prefix.len() - 8];
+    let mut out: Vec<(u64, GroupEntry)> = txn
+        .scan_table(Table::Messages)?
+        .iter()
+        .filter(|(k, _)| k.starts_with(prefix))
+        .map(|(k, v)| {
+            let local = k.get(prefix.len()..).and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(0, u64::from_be_bytes);
+            Ok((local, records::decode(v)?))
+        })
+        .collect::<Result<_, AppError>>()?;
+    out.sort_by_key(|(local, e)| (e.sent_at_ms, *local));
+    Ok(out.into_iter().map(|(_, e)| e).collect())
+}
