@@ -12,6 +12,7 @@
 //! All libsignal work runs on one thread (its stores are `?Send`): run a [`Client`] on a
 //! current-thread runtime or inside a `LocalSet`.
 
+mod compact_bytes;
 pub mod error;
 mod flush;
 pub mod group;

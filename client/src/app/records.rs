@@ -126,6 +126,7 @@ pub struct Outgoing {
     pub relay: String,
     pub send_id: [u8; 24],
     pub sender_seed: [u8; 32],
+    #[serde(with = "super::compact_bytes")]
     pub envelope: Vec<u8>,
 }
 
