@@ -61,6 +61,9 @@ pub enum AppError {
     /// A file could not be sent or received.
     #[error("{0}")]
     File(#[from] crate::files::FileError),
+    /// A group command could not be carried out.
+    #[error("{0}")]
+    Group(#[from] super::group::GroupError),
     /// The message was saved but could not reach the relay yet.
     #[error(
         "the relay cannot be reached right now; the message is queued and will be sent by the next command that reaches it ({0})"

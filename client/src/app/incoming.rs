@@ -48,18 +48,22 @@ pub enum Notice {
     FileSaved { from: String, file_name: String, size: u64, path: std::path::PathBuf },
     /// A file from a contact could not be received (altered, cut short, expired, too large).
     FileFailed { from: String, file_name: String, reason: String },
+    /// A message to a group: text, or a file (its name).
+    GroupMessage { group: String, from: String, text: String, file_name: Option<String>, sent_at_ms: u64 },
+    /// A change in a group, or a group message that was ignored.
+    Group { group: String, event: super::GroupEvent },
 }
 
 impl Client {
     pub(super) async fn on_relay_event(&mut self, relay: &str, event: Event) -> Result<Vec<Notice>, AppError> {
         match event {
             Event::Push(Push::Deliver { recv_id, seq, envelope }) => {
-                let (notices, mailbox) = self.receive(&recv_id, &envelope).await?;
+                let (mut notices, mailbox) = self.receive(&recv_id, &envelope).await?;
                 if let Some(m) = mailbox {
                     let owner = SigningKey::from_bytes(&m.owner_seed);
                     // A failed ack only means a redelivery, which the ratchet recognises.
                     let _ = self.owner_request(relay, &owner, Request::Ack { recv_id, seq, signature: NO_SIG }).await;
-                    self.after_receive(&m).await;
+                    notices.extend(self.after_receive_groups(&m).await);
                 }
                 Ok(notices)
             }
@@ -80,6 +84,15 @@ impl Client {
             let _ = self.subscribe_one(&fresh).await;
         }
         let _ = self.flush_outbox().await;
+    }
+
+    /// [`Self::after_receive`], then the group work the message made due (introductions),
+    /// whose notices are returned.
+    async fn after_receive_groups(&mut self, m: &OwnMailbox) -> Vec<Notice> {
+        self.after_receive(m).await;
+        let notices = self.group_followups().await.unwrap_or_else(|e| vec![Notice::RelayTrouble(e.to_string())]);
+        let _ = self.flush_outbox().await;
+        notices
     }
 
     /// Processes one envelope; returns what to show and the mailbox to acknowledge on.
@@ -191,7 +204,13 @@ impl Client {
                 new_download = matches!(n, Notice::FileIncoming { .. });
                 notices.push(n);
             }
-            // Groups arrive with a later feature;
+            Some(Body::GroupOp(g)) => {
+                // The group code may send to this contact too: it reads and saves it itself.
+                profile::put_contact(&mut *ptxn.txn()?, &contact)?;
+                notices.extend(super::group::receive(&ptxn, &contact.id, g, content.sent_at_ms).await?);
+                contact = profile::contact(&*ptxn.txn()?, &contact.id)?.unwrap_or(contact);
+            }
+            // Bodies this version does not act on yet (a new profile name):
             // until then they are consumed (the ratchet moved) and not shown.
             _ => {}
         }
@@ -225,6 +244,9 @@ impl Client {
         };
         if hello.invite_id.as_slice() != invite.invite_id.as_slice() {
             return Ok(vec![dropped("an answer named another invite")]);
+        }
+        if !super::group::introduction_answered_by(&invite, message) {
+            return Ok(vec![dropped("an introduction was answered by someone other than the member introduced")]);
         }
         let (reply_relay, reply_send, reply_key) =
             hello.reply.as_ref().ok_or(crate::wire::WireError::MissingField("hello.reply"))?.to_parts()?;
@@ -261,6 +283,7 @@ impl Client {
             profile::put_contact(&mut txn, &contact)?;
         }
         queue(&ptxn, &contact, &welcome(&sender_seed, &my_name), None).await?;
+        super::group::introduction_joined(&ptxn, &invite)?;
         ptxn.commit()?;
         Ok(vec![Notice::Joined { name }])
     }

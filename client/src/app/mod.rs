@@ -7,6 +7,8 @@
 //! - `incoming`: deliveries: open, decrypt, commit with the ratchet, then acknowledge.
 //! - `attachments`, `downloads`: files: upload and send, receive and save.
 //! - `safety`: safety numbers and accepting a changed identity key.
+//! - [`group`]: private groups: membership log, fan-out, introductions.
+//! - `flush`: sending the outbox, pipelined.
 //! - [`error`]: the application error type, [`AppError`].
 //!
 //! All libsignal work runs on one thread (its stores are `?Send`): run a [`Client`] on a
@@ -15,7 +17,10 @@
 pub mod defences;
 mod attachments;
 mod downloads;
+mod compact_bytes;
 pub mod error;
+mod flush;
+pub mod group;
 mod incoming;
 mod invite_blob;
 mod outgoing;
@@ -34,6 +39,7 @@ use sotto_proto::{RecvId, RelayAddress, Request, Response};
 use tokio::time::Instant;
 
 pub use self::error::AppError;
+pub use self::group::{FanOutReport, GroupError, GroupEvent, MemberView};
 pub use self::incoming::Notice;
 pub use self::outgoing::InviteForm;
 use self::pool::{PoolEvent, RelayPool};

@@ -8,7 +8,7 @@
 use ed25519_dalek::SigningKey;
 use libsignal_protocol::CiphertextMessage;
 use rand::RngCore;
-use sotto_proto::{Envelope, ErrorCode, PublicKey, RelayAddress, Request, Response, SendId};
+use sotto_proto::{Envelope, PublicKey, RelayAddress, Request, Response, SendId};
 
 use super::error::AppError;
 use super::profile::{self, check_name};
@@ -55,7 +55,7 @@ impl Client {
         name: Option<&str>,
         relay: Option<&RelayAddress>,
     ) -> Result<String, AppError> {
-        self.create_invite_as(name, relay, InviteForm::Short).await
+        Ok(self.make_invite(name, relay, Vec::new(), InviteForm::Short).await?.0)
     }
 
     /// Like [`Client::create_invite`], with the form of link to return.
@@ -65,6 +65,18 @@ impl Client {
         relay: Option<&RelayAddress>,
         form: InviteForm,
     ) -> Result<String, AppError> {
+        Ok(self.make_invite(name, relay, Vec::new(), form).await?.0)
+    }
+
+    /// [`Self::create_invite_as`], accepted only by the holder of `expect_identity` if it is
+    /// not empty (group introductions). Returns the link and the invite's mailbox.
+    pub(super) async fn make_invite(
+        &mut self,
+        name: Option<&str>,
+        relay: Option<&RelayAddress>,
+        expect_identity: Vec<u8>,
+        form: InviteForm,
+    ) -> Result<(String, OwnMailbox), AppError> {
         if let Some(n) = name {
             check_name(n)?;
         }
@@ -79,7 +91,7 @@ impl Client {
         let mut txn = self.profile.store.txn();
         let bundle = create_prekey_bundle(&mut txn, super::DEVICE_ID, KyberKind::OneTime, &mut rand::rng())?;
         let mut own = mailbox;
-        own.invite = Some(PendingInvite { invite_id, name: name.unwrap_or_default().to_string() });
+        own.invite = Some(PendingInvite { invite_id, name: name.unwrap_or_default().to_string(), expect_identity });
         profile::put_own_mailbox(&mut txn, &own)?;
         txn.commit()?;
         let invite = Invite {
@@ -90,10 +102,11 @@ impl Client {
             suggested_name: my_name,
             bundle: PreKeyBundleWire::from_bundle(&bundle)?,
         };
-        match form {
-            InviteForm::Full => Ok(invite.to_link()?),
-            InviteForm::Short => self.upload_invite(&invite).await,
-        }
+        let link = match form {
+            InviteForm::Full => invite.to_link()?,
+            InviteForm::Short => self.upload_invite(&invite).await?,
+        };
+        Ok((link, own))
     }
 
     /// Accepts an invite link: starts a post-quantum session from its bundle, makes a
@@ -102,6 +115,21 @@ impl Client {
     pub async fn accept_invite(&mut self, link: &str, name: &str) -> Result<(), AppError> {
         check_name(name)?;
         let invite = self.resolve_invite(link).await?;
+        let id = self.start_contact(&invite, name).await?;
+        let report = self.flush_outbox().await?;
+        if report.failed > 0 {
+            self.forget_contact(&id).await?;
+            return Err(AppError::InviteUsed);
+        }
+        if let Some(e) = report.last_error {
+            return Err(AppError::Queued(e));
+        }
+        Ok(())
+    }
+
+    /// Starts a session from an invite, saves its sender as `name` and queues the first
+    /// message (not yet sent).
+    pub(super) async fn start_contact(&mut self, invite: &Invite, name: &str) -> Result<ContactId, AppError> {
         let (relay, my_name) = {
             let txn = self.profile.store.txn();
             if profile::contact_by_name(&txn, name).is_ok() {
@@ -155,16 +183,7 @@ impl Client {
         }
         queue(&ptxn, &contact, &hello, None).await?;
         ptxn.commit()?;
-
-        let report = self.flush_outbox().await?;
-        if report.failed > 0 {
-            self.forget_contact(&id).await?;
-            return Err(AppError::InviteUsed);
-        }
-        if let Some(e) = report.last_error {
-            return Err(AppError::Queued(e));
-        }
-        Ok(())
+        Ok(id)
     }
 
     /// Encrypts and queues a text for `name`, then flushes the outbox. Returns once the
@@ -224,47 +243,9 @@ impl Client {
         }
     }
 
-    /// Sends everything in the outbox that can go now.
+    /// Sends everything in the outbox that can go now, pipelined per relay (see `flush`).
     pub async fn flush_outbox(&mut self) -> Result<FlushReport, AppError> {
-        let pending = {
-            let txn = self.profile.store.txn();
-            profile::outbox(&txn)?
-        };
-        let mut report = FlushReport::default();
-        for (id, out) in pending {
-            let result = self.send_envelope(&out).await;
-            let delivery = match result {
-                Ok(()) => Delivery::Stored,
-                Err(AppError::Refused(ErrorCode::NoMailbox | ErrorCode::Auth)) => Delivery::Failed,
-                Err(AppError::Link(e)) => {
-                    report.waiting += 1;
-                    report.last_error = Some(e);
-                    continue;
-                }
-                Err(AppError::Refused(code)) => {
-                    report.waiting += 1;
-                    report.last_error = Some(LinkError::Refused(code));
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let mut txn = self.profile.store.txn();
-            txn.remove(crate::store::Table::Outbox, &id);
-            // A receipt may have come first (after a resend); "delivered" stays.
-            if !out.message_key.is_empty()
-                && let Some(mut m) = profile::message(&txn, &out.message_key)?
-                && m.delivery != Delivery::Delivered
-            {
-                m.delivery = delivery;
-                profile::put_message(&mut txn, &out.message_key, &m)?;
-            }
-            txn.commit()?;
-            match delivery {
-                Delivery::Failed => report.failed += 1,
-                _ => report.sent += 1,
-            }
-        }
-        Ok(report)
+        self.flush_pipelined().await
     }
 
     pub(super) async fn send_envelope(&mut self, out: &Outgoing) -> Result<(), AppError> {
@@ -354,10 +335,12 @@ pub(super) async fn queue(
         sender_seed: peer.sender_seed,
         envelope: sealed.as_bytes().to_vec(),
     };
-    // Keyed by time first, so the outbox flushes in the order messages were written.
+    // Keyed by time, then a counter, so the outbox flushes in the order messages were
+    // written, also within one millisecond (a fan-out writes many).
     let mut id = [0u8; 16];
     id[..8].copy_from_slice(&now_ms().to_be_bytes());
-    rand::rng().fill_bytes(&mut id[8..]);
+    id[8..12].copy_from_slice(&super::flush::next_outbox_counter().to_be_bytes());
+    rand::rng().fill_bytes(&mut id[12..]);
     let mut txn = ptxn.txn()?;
     if body.expire_seconds > 0 {
         // Its ciphertext must die with the message: old ratchet states linger in sled.

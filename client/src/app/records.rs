@@ -45,6 +45,9 @@ pub struct OwnMailbox {
 pub struct PendingInvite {
     pub invite_id: [u8; 16],
     pub name: String,
+    /// For a group introduction: the identity key the one accepting must have (empty: anyone).
+    #[serde(default)]
+    pub expect_identity: Vec<u8>,
 }
 
 /// Where to send to a contact.
@@ -125,6 +128,7 @@ pub struct Outgoing {
     pub relay: String,
     pub send_id: [u8; 24],
     pub sender_seed: [u8; 32],
+    #[serde(with = "super::compact_bytes")]
     pub envelope: Vec<u8>,
 }
 

@@ -111,6 +111,11 @@ pub enum Command {
         #[arg(long)]
         accept: bool,
     },
+    /// Private groups: create, add, remove, leave, members, send.
+    Group {
+        #[command(subcommand)]
+        action: super::group::GroupCommand,
+    },
     /// Start a local relay and two throw-away profiles, and show them talking.
     Demo,
     /// Show or set how long messages with a contact live (both sides): 1h, 2d, off.

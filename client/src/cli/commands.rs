@@ -115,6 +115,7 @@ pub async fn execute(h: &std::rc::Rc<Holder>, command: &super::Command, out: &dy
         C::Settings(s) => super::defences::settings(h, s, out).await,
         C::Rotate(a) => super::defences::rotate(h, a, out).await,
         C::Panic => super::defences::panic_in_holder(h, out).await,
+        C::Group { action } => super::group::execute(h, action, out).await,
         C::Contacts => {
             let mut c = h.client.lock().await;
             // Deliver anything still queued while we are here, quietly.
@@ -212,7 +213,7 @@ async fn listen(h: &std::rc::Rc<Holder>, once: bool, timeout: Option<u64>, json:
         };
         match next {
             Ok(Ok(notice)) => {
-                if matches!(notice, Notice::Message { .. }) || super::files_cmd::is_file_notice(&notice) {
+                if matches!(notice, Notice::Message { .. } | Notice::GroupMessage { .. }) || super::files_cmd::is_file_notice(&notice) {
                     got_first = true;
                 }
                 show(&notice, json, out);
@@ -243,6 +244,9 @@ async fn interrupted(out: &dyn Out) {
 
 /// Prints a notice: messages on stdout (text or JSON), everything else on stderr.
 pub fn show(notice: &Notice, json: bool, out: &dyn Out) {
+    if super::group::show(notice, json, out) {
+        return;
+    }
     match notice {
         Notice::Message { from, text: body, sent_at_ms, seq } => {
             if json {

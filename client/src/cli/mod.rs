@@ -7,6 +7,7 @@
 //! - [`demo`]: `sotto demo`.
 //! - [`chat`]: `sotto chat`, the terminal UI (its sentences in [`chat_text`]).
 //! - [`files`], [`files_cmd`]: `send --file`, progress bars, and received files.
+//! - [`group`]: `sotto group …`.
 //! - [`text`]: every sentence shown to a person.
 
 mod args;
@@ -18,6 +19,7 @@ mod demo;
 mod files;
 mod files_cmd;
 mod forward;
+mod group;
 mod holder;
 mod text;
 

@@ -152,3 +152,115 @@ pub fn file_saved(from: &str, name: &str, size: &str, path: &str) -> String {
 pub fn file_failed(from: &str, name: &str, reason: &str) -> String {
     format!("! The file {name} from \"{from}\" was not saved: {reason}")
 }
+
+// Groups.
+
+pub fn group_created(group: &str) -> String {
+    format!("Group \"{group}\" created. Add people with `sotto group add \"{group}\" NAME`.")
+}
+
+pub fn group_added(group: &str, name: &str) -> String {
+    format!("\"{name}\" was added to \"{group}\".")
+}
+
+pub fn group_removed(group: &str, name: &str) -> String {
+    format!("\"{name}\" was removed from \"{group}\".")
+}
+
+pub fn group_promoted(group: &str, name: &str) -> String {
+    format!("\"{name}\" is now an admin of \"{group}\".")
+}
+
+pub fn group_left(group: &str) -> String {
+    format!("You left \"{group}\".")
+}
+
+pub fn group_member_line(name: &str, me: bool, admin: bool, connected: bool) -> String {
+    let mut notes = Vec::new();
+    if me {
+        notes.push("you");
+    }
+    if admin {
+        notes.push("admin");
+    }
+    if !connected {
+        notes.push("introduction under way");
+    }
+    if notes.is_empty() { name.to_string() } else { format!("{name} ({})", notes.join(", ")) }
+}
+
+pub fn no_groups() -> &'static str {
+    "No groups yet. Create one with `sotto group create NAME`."
+}
+
+pub fn group_sent(copies: usize) -> String {
+    format!("Sent to {copies} member(s) (stored by the relay).")
+}
+
+pub fn group_waiting(n: usize) -> String {
+    format!("{n} member(s) are still being introduced; their copies will be sent once that is done.")
+}
+
+pub fn group_not_kept(n: usize) -> String {
+    format!("! {n} copies could not be kept: too many are waiting for introductions to finish.")
+}
+
+pub fn group_file_line(group: &str, from: &str, file: &str) -> String {
+    format!("{group}/{from}: [file] {file}")
+}
+
+pub fn group_file_entry(file: &str, text: &str) -> String {
+    if text.is_empty() { format!("[file] {file}") } else { format!("[file] {file} {text}") }
+}
+
+pub fn group_event_added_you(group: &str, by: &str) -> String {
+    format!("* \"{by}\" added you to the group \"{group}\".")
+}
+
+pub fn group_event_added(group: &str, name: &str) -> String {
+    format!("* {group}: \"{name}\" joined.")
+}
+
+pub fn group_event_removed(group: &str, name: &str) -> String {
+    format!("* {group}: \"{name}\" was removed.")
+}
+
+pub fn group_event_left(group: &str, name: &str) -> String {
+    format!("* {group}: \"{name}\" left.")
+}
+
+pub fn group_event_promoted(group: &str, name: &str) -> String {
+    format!("* {group}: \"{name}\" is now an admin.")
+}
+
+pub fn group_event_removed_you(group: &str) -> String {
+    format!("* You were removed from \"{group}\"; nothing more will arrive from it.")
+}
+
+pub fn group_event_introduced(group: &str, name: &str) -> String {
+    format!("* {group}: you were introduced to \"{name}\" (now a contact).")
+}
+
+pub fn group_event_not_allowed(group: &str, name: &str) -> String {
+    format!("! {group}: a change sent by \"{name}\" was ignored: they are not allowed to make it.")
+}
+
+pub fn group_event_not_a_member(group: &str, name: &str) -> String {
+    format!("! {group}: a message from \"{name}\", who is not a member, was dropped.")
+}
+
+pub fn group_event_malformed(group: &str, name: &str) -> String {
+    format!("! {group}: a malformed group change from \"{name}\" was ignored.")
+}
+
+pub fn group_event_bad_introduction(group: &str) -> String {
+    format!("! {group}: an introduction did not match the member it named and was ignored.")
+}
+
+pub fn group_event_log_full(group: &str) -> String {
+    format!("! {group}: too many membership changes; a change was ignored. Start a new group.")
+}
+
+pub fn group_event_other(group: &str) -> String {
+    format!("* {group}: something changed.")
+}

@@ -71,6 +71,9 @@ pub enum Table {
     Outbox = 0x23,
     /// Mailboxes this profile owns or sends to.
     Mailboxes = 0x24,
+    /// Groups: id, local name, membership log, copies waiting for a session; keyed by
+    /// index hash of the group id.
+    Groups = 0x25,
 }
 
 impl Table {
@@ -94,6 +97,7 @@ impl Table {
             0x22 => Table::Messages,
             0x23 => Table::Outbox,
             0x24 => Table::Mailboxes,
+            0x25 => Table::Groups,
             _ => return None,
         })
     }

@@ -18,7 +18,8 @@
 //! message Welcome        { bytes sender_key = 1; string profile_name = 2; }
 //! message AttachmentPointer { BlobAddress blob = 1; bytes key = 2; bytes digest = 3; uint64 size = 4;
 //!                             string file_name = 5; string content_type = 6; }
-//! message GroupOp        { bytes group_id = 1; Kind kind = 2; repeated bytes member_ids = 3; string text = 4; }
+//! message GroupOp        { bytes group_id = 1; Kind kind = 2; repeated bytes member_ids = 3; string text = 4;
+//!                          ... }   (the fields groups added: see `wire::group`)
 //! message Receipt        { repeated bytes ids = 1; }
 //! message Rotation       { MailboxAddress new_address = 1; }
 //! message ProfileName    { string name = 1; }
@@ -45,6 +46,7 @@ use zeroize::Zeroize;
 
 use super::envelope::{ENVELOPE_KEY_LEN, EnvelopeKey, MAX_BODY_LEN};
 use super::error::WireError;
+use super::group::{GroupInvite, GroupMember, LoggedOp, validate_group_op};
 
 /// Length of a [`Content`] id: random, for deduplication of at-least-once delivery.
 pub const CONTENT_ID_LEN: usize = 16;
@@ -52,7 +54,8 @@ pub const CONTENT_ID_LEN: usize = 16;
 pub const INVITE_ID_LEN: usize = 16;
 /// Length of a group id.
 pub const GROUP_ID_LEN: usize = 16;
-/// Length of a member id in a [`GroupOp`] (placeholder until groups are designed).
+/// Length of a member id in a [`GroupOp`]: a per-group hash of the member's identity key
+/// (see `app::group`).
 pub const MEMBER_ID_LEN: usize = 16;
 /// Length of an attachment's key (chunked XChaCha20-Poly1305).
 pub const ATTACHMENT_KEY_LEN: usize = 32;
@@ -118,6 +121,9 @@ impl std::fmt::Debug for Content {
 }
 
 /// What a [`Content`] says. `Debug` shows only the variant.
+// A decoded body is built once and moved a few times; boxing the larger variants would
+// change every constructor for no measurable gain.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, PartialEq, prost::Oneof)]
 #[prost(skip_debug)]
 pub enum Body {
@@ -311,11 +317,17 @@ pub enum GroupOpKind {
     Leave = 4,
     /// Makes the members listed administrators.
     Promote = 5,
-    /// A text message to the group.
+    /// A message to the group: text, or a file.
     Text = 6,
+    /// Part of the membership log, sent by the member who added the receiver.
+    Sync = 7,
+    /// Invites a new member made for members it does not know yet, sent to its adder.
+    Invites = 8,
+    /// An invite forwarded by the adder to the member it was made for.
+    Introduce = 9,
 }
 
-/// A group operation. A placeholder until groups are designed: decodable and bounded.
+/// A group operation or message; the protocol is in `docs/END_TO_END.md` and `app::group`.
 #[derive(Clone, PartialEq, Message)]
 #[prost(skip_debug)]
 pub struct GroupOp {
@@ -331,6 +343,34 @@ pub struct GroupOp {
     /// Text, for [`GroupOpKind::Text`] (and an optional note otherwise).
     #[prost(string, tag = "4")]
     pub text: String,
+    /// The author's Lamport clock, for membership operations.
+    #[prost(uint64, tag = "5")]
+    pub clock: u64,
+    /// A membership operation's id ([`super::group::OP_ID_LEN`] bytes), or empty.
+    #[prost(bytes = "vec", tag = "6")]
+    pub op_id: Vec<u8>,
+    /// The author's member id ([`MEMBER_ID_LEN`] bytes), or empty.
+    #[prost(bytes = "vec", tag = "7")]
+    pub author: Vec<u8>,
+    /// For Create and Add: who the member is.
+    #[prost(message, optional, tag = "8")]
+    pub member: Option<GroupMember>,
+    /// Members the author sent a membership operation to, so admins can pass it on to
+    /// members the author did not know of.
+    #[prost(bytes = "vec", repeated, tag = "9")]
+    pub audience: Vec<Vec<u8>>,
+    /// For Sync: entries of the membership log.
+    #[prost(message, repeated, tag = "10")]
+    pub log: Vec<LoggedOp>,
+    /// For Sync: the name the sender gives the group (a suggestion).
+    #[prost(string, tag = "11")]
+    pub group_name: String,
+    /// For Invites and Introduce: invite links.
+    #[prost(message, repeated, tag = "12")]
+    pub invites: Vec<GroupInvite>,
+    /// For Text: a file instead of (or with) text.
+    #[prost(message, optional, tag = "13")]
+    pub attachment: Option<AttachmentPointer>,
 }
 
 /// Delivery receipts: the ids of the contents received.
@@ -414,17 +454,7 @@ impl Content {
                 at_most("attachment.file_name", a.file_name.len(), MAX_NAME_BYTES)?;
                 at_most("attachment.content_type", a.content_type.len(), MAX_CONTENT_TYPE_BYTES)
             }
-            Body::GroupOp(g) => {
-                exact("group_op.group_id", &g.group_id, GROUP_ID_LEN)?;
-                match GroupOpKind::try_from(g.kind) {
-                    Ok(GroupOpKind::Unspecified) => return Err(WireError::MissingField("group_op.kind")),
-                    Ok(_) => {}
-                    Err(_) => return Err(WireError::UnknownEnum { field: "group_op.kind", value: g.kind }),
-                }
-                at_most("group_op.member_ids", g.member_ids.len(), MAX_GROUP_MEMBERS)?;
-                g.member_ids.iter().try_for_each(|m| exact("group_op.member_ids", m, MEMBER_ID_LEN))?;
-                at_most("group_op.text", g.text.len(), MAX_TEXT_BYTES)
-            }
+            Body::GroupOp(g) => validate_group_op(g),
             Body::Receipt(r) => {
                 at_most("receipt.ids", r.ids.len(), MAX_RECEIPT_IDS)?;
                 r.ids.iter().try_for_each(|id| exact("receipt.ids", id, CONTENT_ID_LEN))

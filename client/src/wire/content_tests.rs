@@ -45,6 +45,7 @@ fn one_of_each() -> Vec<Content> {
         kind: GroupOpKind::Add as i32,
         member_ids: vec![vec![2; MEMBER_ID_LEN]; 3],
         text: String::new(),
+        ..Default::default()
     };
     vec![
         text("hello"),
@@ -323,8 +324,11 @@ fn arb_body() -> impl Strategy<Value = Body> {
                 content_type,
             })
         ),
-        (bytes(16), 1..=6i32, proptest::collection::vec(bytes(16), 0..40), "\\PC{0,200}")
-            .prop_map(|(group_id, kind, member_ids, text)| Body::GroupOp(GroupOp { group_id, kind, member_ids, text })),
+        (bytes(16), 1..=9i32, proptest::collection::vec(bytes(16), 0..40), "\\PC{0,200}").prop_map(
+            |(group_id, kind, member_ids, text)| {
+                Body::GroupOp(GroupOp { group_id, kind, member_ids, text, ..Default::default() })
+            }
+        ),
         proptest::collection::vec(bytes(16), 0..MAX_RECEIPT_IDS).prop_map(|ids| Body::Receipt(Receipt { ids })),
         address().prop_map(|a| Body::Rotation(Rotation { new_address: Some(a) })),
         name().prop_map(|name| Body::ProfileName(ProfileName { name })),

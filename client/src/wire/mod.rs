@@ -3,6 +3,7 @@
 //! - [`envelope`]: the fixed-size sealed envelope the relay carries, hiding which libsignal
 //!   message it holds and how long it is.
 //! - [`content`]: the protobuf `Content` that travels inside the ratchet.
+//! - [`group`]: the parts of a group operation: members, log entries, introductions.
 //! - [`invite`]: one-time invite links (`sotto:invite#…`), the prekey bundle they carry, and
 //!   their QR code for the terminal.
 //! - [`invite_short`]: short links that point to the full invite, sealed in a blob.
@@ -15,6 +16,7 @@
 pub mod content;
 pub mod envelope;
 pub mod error;
+pub mod group;
 pub mod invite;
 pub mod invite_short;
 
