@@ -76,13 +76,30 @@ impl Drop for Relay {
                     let _ = s.send(());
                 }
             }
-            Kind::Process(child) => {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+            Kind::Process(child) => stop_child(child),
             Kind::External { .. } => {}
         }
     }
+}
+
+/// How long a child relay gets to stop after SIGTERM before it is killed.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Stops a child relay gracefully (SIGTERM: it closes connections and flushes its store,
+/// and a profiler wrapped around it writes its report), killing it if it lingers.
+fn stop_child(child: &mut Child) {
+    let asked = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().is_ok_and(|s| s.success());
+    if asked {
+        let deadline = std::time::Instant::now() + STOP_GRACE;
+        while std::time::Instant::now() < deadline {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// A data directory on disk (not tmpfs, where a sync would cost nothing), under `base`
@@ -194,6 +211,11 @@ impl Relay {
 pub fn server_threads_cpu_s() -> Option<f64> {
     let main = main_thread_name();
     procfs::threads_cpu_s(|comm| comm != main && !comm.starts_with(CLIENT_THREAD)).ok()
+}
+
+/// CPU seconds of the load generator's threads.
+pub fn client_threads_cpu_s() -> Option<f64> {
+    procfs::threads_cpu_s(|comm| comm.starts_with(CLIENT_THREAD)).ok()
 }
 
 /// The main thread's name (the executable's, cut to 15 bytes by the kernel).

@@ -94,6 +94,8 @@ pub struct RunResult {
     pub server_cpu_s: f64,
     /// Its peak resident memory, in KiB, when it can be told apart.
     pub server_peak_rss_kib: Option<u64>,
+    /// CPU seconds the load generator used (its clients, TLS and signatures included).
+    pub client_cpu_s: f64,
 }
 
 impl RunResult {
@@ -114,12 +116,18 @@ impl RunResult {
             p999_us: percentile(&lat, 0.999),
             server_cpu_s: 0.0,
             server_peak_rss_kib: None,
+            client_cpu_s: 0.0,
         }
     }
 
     /// Server CPU per delivered message, in microseconds.
     pub fn cpu_us_per_msg(&self) -> f64 {
         self.server_cpu_s * 1e6 / (self.delivered.max(1) as f64)
+    }
+
+    /// Load generator CPU per delivered message, in microseconds.
+    pub fn client_cpu_us_per_msg(&self) -> f64 {
+        self.client_cpu_s * 1e6 / (self.delivered.max(1) as f64)
     }
 }
 

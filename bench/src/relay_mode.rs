@@ -98,6 +98,10 @@ pub fn run(opts: &Options, client: &tokio::runtime::Runtime, server: &tokio::run
     let half = Load { rate: Some(relay_peak / 2.0), ..opts.load };
     let h = client.block_on(measure(&systems, System::Relay, half, opts.runs as u32 + 1))?;
     print_run(0, "relay_at_half_peak", &h);
+    // The same offered rate through the bare TLS forwarder: the latency floor of TLS, the
+    // load generator and this machine's scheduler at that rate.
+    let he = client.block_on(measure(&systems, System::Echo, half, opts.runs as u32 + 1))?;
+    print_run(0, "echo_at_relay_half_peak", &he);
 
     let echo_rate = med(System::Echo, |r| r.msgs_per_s);
     let mqtt_rate = med(System::Mosquitto, |r| r.msgs_per_s);
@@ -107,6 +111,7 @@ pub fn run(opts: &Options, client: &tokio::runtime::Runtime, server: &tokio::run
         println!("{n}_p99_us={:.0}", med(*s, |r| f64::from(r.p99_us)));
         println!("{n}_p999_us={:.0}", med(*s, |r| f64::from(r.p999_us)));
         println!("{n}_cpu_us_per_msg={:.1}", med(*s, RunResult::cpu_us_per_msg));
+        println!("{n}_client_cpu_us_per_msg={:.1}", med(*s, RunResult::client_cpu_us_per_msg));
         println!("{n}_cpu_cores={:.2}", med(*s, |r| r.server_cpu_s / r.elapsed.as_secs_f64().max(1e-9)));
         let rss = med(*s, |r| r.server_peak_rss_kib.map_or(f64::NAN, |k| k as f64));
         if rss > 0.0 {
@@ -117,6 +122,7 @@ pub fn run(opts: &Options, client: &tokio::runtime::Runtime, server: &tokio::run
     println!("relay_half_peak_p50_us={}", h.p50_us);
     println!("relay_half_peak_p99_us={}", h.p99_us);
     println!("relay_half_peak_p999_us={}", h.p999_us);
+    println!("echo_at_relay_half_peak_p99_us={}", he.p99_us);
     println!("relay_msgs_per_s={relay_peak:.0}");
     println!("echo_msgs_per_s={echo_rate:.0}");
     if systems.mosquitto.is_some() {
@@ -187,6 +193,7 @@ async fn measure(systems: &Systems, system: System, load: Load, run: u32) -> Res
     let peak_pid = pid.unwrap_or_else(std::process::id);
     procfs::reset_peak_rss(peak_pid);
     let before = cpu();
+    let client_before = backend::client_threads_cpu_s();
     let first_pair = run.wrapping_mul(1 << 16);
     let fut = async {
         match system {
@@ -204,6 +211,9 @@ async fn measure(systems: &Systems, system: System, load: Load, run: u32) -> Res
     if let (Some(b), Some(a)) = (before, cpu()) {
         r.server_cpu_s = a - b;
     }
+    if let (Some(b), Some(a)) = (client_before, backend::client_threads_cpu_s()) {
+        r.client_cpu_s = a - b;
+    }
     r.server_peak_rss_kib = procfs::status_kib(peak_pid, "VmHWM").ok();
     Ok(r)
 }
@@ -211,7 +221,7 @@ async fn measure(systems: &Systems, system: System, load: Load, run: u32) -> Res
 fn print_run(run: usize, name: &str, r: &RunResult) {
     println!(
         "run={run} system={name} delivered={} elapsed_s={:.3} msgs_per_s={:.0} p50_us={} p99_us={} p999_us={} \
-         cpu_s={:.2} cpu_us_per_msg={:.1} peak_rss_kib={}",
+         cpu_s={:.2} cpu_us_per_msg={:.1} client_cpu_us_per_msg={:.1} peak_rss_kib={}",
         r.delivered,
         r.elapsed.as_secs_f64(),
         r.msgs_per_s,
@@ -220,6 +230,7 @@ fn print_run(run: usize, name: &str, r: &RunResult) {
         r.p999_us,
         r.server_cpu_s,
         r.cpu_us_per_msg(),
+        r.client_cpu_us_per_msg(),
         r.server_peak_rss_kib.map_or("-".to_string(), |k| k.to_string())
     );
 }
