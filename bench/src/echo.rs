@@ -64,9 +64,10 @@ async fn serve_conn(mut tls: tokio_rustls::server::TlsStream<TcpStream>, receive
         ROLE_RECEIVER => {
             let (tx, mut rx) = mpsc::channel::<Vec<u8>>(RECEIVER_QUEUE);
             let (mut rd, mut wr) = tokio::io::split(tls);
+            // Registered before the answer, so the sender that follows it finds the pair.
+            receivers.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.insert(pair, tx.clone());
             wr.write_all(&answer_cell()).await?;
             wr.flush().await?;
-            receivers.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.insert(pair, tx.clone());
             let writer = tokio::spawn(async move {
                 while let Some(c) = rx.recv().await {
                     wr.write_all(&c).await?;
@@ -159,7 +160,11 @@ async fn send(tls: tokio_rustls::client::TlsStream<TcpStream>, load: Load, start
         tokio::spawn(async move {
             let mut cell = vec![0u8; CELL_SIZE];
             for _ in 0..expected {
-                rd.read_exact(&mut cell).await?;
+                if let Err(e) = rd.read_exact(&mut cell).await {
+                    // Wakes the sending loop, which would otherwise wait for the window.
+                    window.close();
+                    return Err(e.into());
+                }
                 window.add_permits(1);
             }
             anyhow::Ok(())
@@ -168,7 +173,9 @@ async fn send(tls: tokio_rustls::client::TlsStream<TcpStream>, load: Load, start
     let mut cell = vec![0u8; CELL_SIZE];
     cell[KIND_AT] = KIND_MESSAGE;
     for i in 0..load.messages {
-        window.acquire().await?.forget();
+        if window.acquire().await.map(|p| p.forget()).is_err() {
+            break;
+        }
         let sent = load::pace(&load, start, i).await;
         load::stamp(&mut cell, sent);
         wr.write_all(&cell).await?;
@@ -178,12 +185,23 @@ async fn send(tls: tokio_rustls::client::TlsStream<TcpStream>, load: Load, start
     Ok(())
 }
 
-async fn receive(mut tls: tokio_rustls::client::TlsStream<TcpStream>, expected: usize) -> Result<ReceiverResult> {
+async fn receive(tls: tokio_rustls::client::TlsStream<TcpStream>, expected: usize) -> Result<ReceiverResult> {
     let mut result = ReceiverResult { latencies_us: Vec::with_capacity(expected), last: None };
+    let (mut rd, mut wr) = tokio::io::split(tls);
+    // Acks are written by a task of their own, so reading never waits on a write: with
+    // both directions full, a reader that stops to write would deadlock with the server.
+    let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<()>();
+    let writer = tokio::spawn(async move {
+        let ack = answer_cell();
+        while ack_rx.recv().await.is_some() {
+            wr.write_all(&ack).await?;
+            wr.flush().await?;
+        }
+        anyhow::Ok(())
+    });
     let mut cell = vec![0u8; CELL_SIZE];
-    let ack = answer_cell();
     while result.latencies_us.len() < expected {
-        tls.read_exact(&mut cell).await?;
+        rd.read_exact(&mut cell).await?;
         if cell[KIND_AT] != KIND_MESSAGE {
             continue;
         }
@@ -191,8 +209,17 @@ async fn receive(mut tls: tokio_rustls::client::TlsStream<TcpStream>, expected: 
             result.latencies_us.push(l);
         }
         result.last = Some(Instant::now());
-        tls.write_all(&ack).await?;
-        tls.flush().await?;
+        ack_tx.send(()).map_err(|_| anyhow::anyhow!("the ack writer stopped"))?;
+    }
+    drop(ack_tx);
+    // The last acks are still being written and their answers arrive: keep reading, or
+    // the server's writes back up and it stops reading those acks.
+    let drain = async {
+        while rd.read_exact(&mut cell).await.is_ok() {}
+    };
+    tokio::select! {
+        w = writer => w??,
+        () = drain => {}
     }
     Ok(result)
 }

@@ -194,28 +194,17 @@ async fn send(link: Link, key: SigningKey, send_id: SendId, load: Load, start: I
         let window = window.clone();
         let expected = load.messages;
         tokio::spawn(async move {
-            let mut answered = 0;
-            while answered < expected {
-                let frame = match stream.next().await {
-                    Some(Ok(Message::Binary(cell))) => ServerFrame::from_cell(&cell)?,
-                    Some(Ok(_)) => continue,
-                    Some(Err(e)) => return Err(anyhow!(e)),
-                    None => bail!("the relay closed a sender's connection"),
-                };
-                match frame {
-                    ServerFrame::Response { response: Response::Ok, .. } => {}
-                    ServerFrame::Response { response, .. } => bail!("a send was answered {response:?}"),
-                    _ => continue,
-                }
-                answered += 1;
-                window.add_permits(1);
-            }
-            Ok(())
+            let r = read_answers(&mut stream, &window, expected).await;
+            // On failure, wakes the sending loop, which would otherwise wait for the window.
+            window.close();
+            r
         })
     };
     let mut payload = vec![0u8; ENVELOPE_SIZE];
     for i in 0..load.messages {
-        window.acquire().await?.forget();
+        if window.acquire().await.map(|p| p.forget()).is_err() {
+            break;
+        }
         let sent = load::pace(&load, start, i).await;
         load::stamp(&mut payload, sent);
         let mut request = Request::Send { send_id, envelope: Envelope::from_slice(&payload)?, signature: None };
@@ -227,12 +216,55 @@ async fn send(link: Link, key: SigningKey, send_id: SendId, load: Load, start: I
     Ok(())
 }
 
-/// Receives `expected` deliveries, acknowledging each.
-async fn receive(mut link: Link, mb: Mailbox, expected: usize) -> Result<ReceiverResult> {
+/// Reads the answers to `expected` sends, opening the window by one for each.
+async fn read_answers<S>(stream: &mut S, window: &Semaphore, expected: usize) -> Result<()>
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let mut answered = 0;
+    while answered < expected {
+        let frame = match stream.next().await {
+            Some(Ok(Message::Binary(cell))) => ServerFrame::from_cell(&cell)?,
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(anyhow!(e)),
+            None => bail!("the relay closed a sender's connection"),
+        };
+        match frame {
+            ServerFrame::Response { response: Response::Ok, .. } => {}
+            ServerFrame::Response { response, .. } => bail!("a send was answered {response:?}"),
+            _ => continue,
+        }
+        answered += 1;
+        window.add_permits(1);
+    }
+    Ok(())
+}
+
+/// Receives `expected` deliveries, acknowledging each. Acks are written by a task of their
+/// own, so reading never waits on a write (with both directions full, that would deadlock).
+async fn receive(link: Link, mb: Mailbox, expected: usize) -> Result<ReceiverResult> {
     let mut result = ReceiverResult { latencies_us: Vec::with_capacity(expected), last: None };
-    let mut corr = 0u32;
+    let Link { ws, nonce, .. } = link;
+    let (mut sink, mut stream) = ws.split();
+    let (ack_tx, mut ack_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    let writer = tokio::spawn(async move {
+        let mut corr = 0u32;
+        while let Some(seq) = ack_rx.recv().await {
+            let mut request = Request::Ack { recv_id: mb.recv_id, seq, signature: NO_SIG };
+            sign(&mb.owner, &nonce, &mut request);
+            corr = corr.wrapping_add(1);
+            sink.send(Message::Binary(ClientFrame { corr, request }.to_cell().into())).await?;
+        }
+        anyhow::Ok(())
+    });
     while result.latencies_us.len() < expected {
-        let (seq, envelope) = match next_frame(&mut link.ws).await? {
+        let frame = match stream.next().await {
+            Some(Ok(Message::Binary(cell))) => ServerFrame::from_cell(&cell)?,
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(e.into()),
+            None => bail!("the relay closed a receiver's connection"),
+        };
+        let (seq, envelope) = match frame {
             ServerFrame::Push(Push::Deliver { seq, envelope, .. }) => (seq, envelope),
             ServerFrame::Push(Push::Unsubscribed { .. }) => bail!("a receiver was unsubscribed"),
             ServerFrame::Response { response: Response::Ok, .. } => continue,
@@ -242,10 +274,15 @@ async fn receive(mut link: Link, mb: Mailbox, expected: usize) -> Result<Receive
             result.latencies_us.push(l);
         }
         result.last = Some(Instant::now());
-        let mut request = Request::Ack { recv_id: mb.recv_id, seq, signature: NO_SIG };
-        sign(&mb.owner, &link.nonce, &mut request);
-        corr = corr.wrapping_add(1);
-        link.ws.send(Message::Binary(ClientFrame { corr, request }.to_cell().into())).await?;
+        ack_tx.send(seq).map_err(|_| anyhow!("the ack writer stopped"))?;
+    }
+    drop(ack_tx);
+    // The last acks are still being written and their answers arrive: keep reading, or
+    // the relay's writes back up while the acks wait.
+    let drain = async { while let Some(Ok(_)) = stream.next().await {} };
+    tokio::select! {
+        w = writer => w??,
+        () = drain => {}
     }
     Ok(result)
 }
