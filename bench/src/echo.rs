@@ -214,9 +214,7 @@ async fn receive(tls: tokio_rustls::client::TlsStream<TcpStream>, expected: usiz
     drop(ack_tx);
     // The last acks are still being written and their answers arrive: keep reading, or
     // the server's writes back up and it stops reading those acks.
-    let drain = async {
-        while rd.read_exact(&mut cell).await.is_ok() {}
-    };
+    let drain = async { while rd.read_exact(&mut cell).await.is_ok() {} };
     tokio::select! {
         w = writer => w??,
         () = drain => {}
