@@ -14,10 +14,10 @@
 //! All libsignal work runs on one thread (its stores are `?Send`): run a [`Client`] on a
 //! current-thread runtime or inside a `LocalSet`.
 
-pub mod defences;
 mod attachments;
-mod downloads;
 mod compact_bytes;
+pub mod defences;
+mod downloads;
 pub mod error;
 mod flush;
 pub mod group;

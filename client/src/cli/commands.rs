@@ -213,7 +213,9 @@ async fn listen(h: &std::rc::Rc<Holder>, once: bool, timeout: Option<u64>, json:
         };
         match next {
             Ok(Ok(notice)) => {
-                if matches!(notice, Notice::Message { .. } | Notice::GroupMessage { .. }) || super::files_cmd::is_file_notice(&notice) {
+                if matches!(notice, Notice::Message { .. } | Notice::GroupMessage { .. })
+                    || super::files_cmd::is_file_notice(&notice)
+                {
                     got_first = true;
                 }
                 show(&notice, json, out);
