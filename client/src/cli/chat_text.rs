@@ -71,9 +71,7 @@ pub fn not_ready_banner(name: &str) -> String {
 
 pub fn not_available(f: Feature) -> String {
     let what = match f {
-        Feature::Files => "Sending files",
-        Feature::Groups => "Groups",
-        Feature::Timer => "Disappearing messages",
+        Feature::GroupTimer => "A disappearing-message timer for a whole group",
     };
     format!("{what}: not available in this version of sotto yet.")
 }
@@ -230,3 +228,12 @@ pub const TIMER_TITLE: &str = "Disappearing messages";
 pub const TIMER_PROMPT: &str = "New messages in this conversation disappear, on both sides, after:";
 pub const TIMER_KEYS: &str = "↑↓ choose · Enter set · Esc cancel";
 pub const TIMER_WAITING: &str = "Setting the timer…";
+
+/// How a file appears in a conversation.
+pub fn file_entry(name: &str) -> String {
+    format!("[file] {name}")
+}
+
+pub fn timer_too_long() -> String {
+    "That timer is too long.".to_string()
+}

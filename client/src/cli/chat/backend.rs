@@ -11,9 +11,13 @@
 
 use std::path::Path;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use sotto_client::app::group::FanOutReport;
 use sotto_client::app::records::{Delivery, Direction};
 use sotto_client::app::{AppError, Notice, profile};
+use sotto_client::files::Progress;
+use sotto_client::wire::Body;
 use tokio::sync::broadcast;
 
 use super::super::chat_text as text;
@@ -97,12 +101,11 @@ pub struct Safety {
     pub changed: bool,
 }
 
-/// Features other branches are building; the UI for them exists already.
+/// What the UI offers that the client cannot do yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Feature {
-    Files,
-    Groups,
-    Timer,
+    /// Timers are agreed per conversation; a group's members each have their own.
+    GroupTimer,
 }
 
 /// Why an operation did not happen.
@@ -212,9 +215,11 @@ impl Backend for ClientBackend {
 
     async fn chats(&mut self) -> Result<Vec<ChatSummary>, BackendError> {
         let mut c = self.holder.client.lock().await;
-        let txn = c.profile.store.txn();
-        let contacts = profile::contacts(&txn).map_err(BackendError::from)?;
-        Ok(contacts
+        let contacts = {
+            let txn = c.profile.store.txn();
+            profile::contacts(&txn).map_err(BackendError::from)?
+        };
+        let mut chats: Vec<ChatSummary> = contacts
             .iter()
             .map(|k| ChatSummary {
                 verified: k.verified,
@@ -222,11 +227,35 @@ impl Backend for ClientBackend {
                 ready: k.peer.is_some(),
                 ..ChatSummary::contact(&k.name)
             })
-            .collect())
+            .collect();
+        for group in c.group_names()? {
+            let members = c.group_members(&group)?.into_iter().filter(|m| !m.me).map(|m| m.name).collect();
+            chats.push(ChatSummary { id: ChatId::Group(group), members, ..ChatSummary::contact("") });
+        }
+        Ok(chats)
     }
 
     async fn history(&mut self, chat: &ChatId) -> Result<Vec<Entry>, BackendError> {
-        let ChatId::Contact(name) = chat else { return Err(BackendError::NotAvailable(Feature::Groups)) };
+        let name = match chat {
+            ChatId::Contact(name) => name,
+            ChatId::Group(group) => {
+                let mut c = self.holder.client.lock().await;
+                return Ok(c
+                    .group_history(group)?
+                    .into_iter()
+                    .map(|e| Entry {
+                        mine: e.outgoing,
+                        sender: (!e.outgoing).then(|| e.from.clone()),
+                        text: match &e.file_name {
+                            Some(f) => text::file_entry(f),
+                            None => e.text.clone(),
+                        },
+                        sent_at_ms: e.sent_at_ms,
+                        delivery: Delivery::Stored,
+                    })
+                    .collect());
+            }
+        };
         let mut c = self.holder.client.lock().await;
         let messages = c.history(name)?;
         Ok(messages
@@ -256,9 +285,11 @@ impl Backend for ClientBackend {
     }
 
     async fn send_text(&mut self, chat: &ChatId, body: &str) -> Result<(), BackendError> {
-        let ChatId::Contact(name) = chat else { return Err(BackendError::NotAvailable(Feature::Groups)) };
         let mut c = self.holder.client.lock().await;
-        Ok(c.send_text(name, body).await?)
+        match chat {
+            ChatId::Contact(name) => Ok(c.send_text(name, body).await?),
+            ChatId::Group(group) => fan_out(c.group_send_text(group, body).await?),
+        }
     }
 
     async fn create_invite(&mut self, name: Option<&str>) -> Result<String, BackendError> {
@@ -298,28 +329,88 @@ impl Backend for ClientBackend {
 
     async fn send_file(
         &mut self,
-        _chat: &ChatId,
-        _path: &Path,
-        _progress: &mut dyn FnMut(u64, u64),
+        chat: &ChatId,
+        path: &Path,
+        progress: &mut dyn FnMut(u64, u64),
     ) -> Result<(), BackendError> {
-        Err(BackendError::NotAvailable(Feature::Files))
+        let mut c = self.holder.client.lock().await;
+        // The upload reports into atomics; this task passes them on to the UI a few times a
+        // second, so the UI's callback need not be shareable across threads.
+        let counts = Counts::default();
+        let pointer = {
+            let upload = c.upload_file(path, &counts);
+            tokio::pin!(upload);
+            let mut tick = tokio::time::interval(PROGRESS_EVERY);
+            loop {
+                tokio::select! {
+                    r = &mut upload => break r?,
+                    _ = tick.tick() => progress(counts.done.load(Ordering::Relaxed), counts.total.load(Ordering::Relaxed)),
+                }
+            }
+        };
+        let total = counts.total.load(Ordering::Relaxed);
+        progress(total, total);
+        match chat {
+            ChatId::Contact(name) => Ok(c.send_attachment(name, &pointer).await?),
+            ChatId::Group(group) => fan_out(c.group_send(group, Body::Attachment(pointer)).await?),
+        }
     }
 
-    async fn group_create(&mut self, _name: &str, _members: &[String]) -> Result<(), BackendError> {
-        Err(BackendError::NotAvailable(Feature::Groups))
+    async fn group_create(&mut self, name: &str, members: &[String]) -> Result<(), BackendError> {
+        let mut c = self.holder.client.lock().await;
+        c.group_create(name)?;
+        for m in members {
+            fan_out(c.group_add(name, m).await?)?;
+        }
+        Ok(())
     }
 
-    async fn group_add(&mut self, _group: &str, _member: &str) -> Result<(), BackendError> {
-        Err(BackendError::NotAvailable(Feature::Groups))
+    async fn group_add(&mut self, group: &str, member: &str) -> Result<(), BackendError> {
+        let mut c = self.holder.client.lock().await;
+        fan_out(c.group_add(group, member).await?)
     }
 
-    async fn group_remove(&mut self, _group: &str, _member: &str) -> Result<(), BackendError> {
-        Err(BackendError::NotAvailable(Feature::Groups))
+    async fn group_remove(&mut self, group: &str, member: &str) -> Result<(), BackendError> {
+        let mut c = self.holder.client.lock().await;
+        fan_out(c.group_remove(group, member).await?)
     }
 
-    async fn set_timer(&mut self, _chat: &ChatId, _secs: Option<u64>) -> Result<(), BackendError> {
-        Err(BackendError::NotAvailable(Feature::Timer))
+    async fn set_timer(&mut self, chat: &ChatId, secs: Option<u64>) -> Result<(), BackendError> {
+        let ChatId::Contact(name) = chat else { return Err(BackendError::NotAvailable(Feature::GroupTimer)) };
+        let seconds = u32::try_from(secs.unwrap_or(0)).map_err(|_| BackendError::Failed(text::timer_too_long()))?;
+        let mut c = self.holder.client.lock().await;
+        Ok(c.set_timer(name, seconds).await?)
     }
+}
+
+/// How often an upload's progress reaches the UI.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// An upload's progress, as the files code reports it.
+#[derive(Default)]
+struct Counts {
+    done: AtomicU64,
+    total: AtomicU64,
+}
+
+impl Progress for Counts {
+    fn start(&self, total: u64, done: u64) {
+        self.total.store(total, Ordering::Relaxed);
+        self.done.store(done, Ordering::Relaxed);
+    }
+
+    fn set(&self, done: u64) {
+        self.done.store(done, Ordering::Relaxed);
+    }
+
+    fn finish(&self) {}
+}
+
+/// A group send or change that reached the relay. Copies for members still being
+/// introduced wait in the profile and leave once they can; a relay that could not be
+/// reached is reported by the call itself ([`AppError::Queued`]).
+fn fan_out(_report: FanOutReport) -> Result<(), BackendError> {
+    Ok(())
 }
 
 impl Drop for ClientBackend {

@@ -166,7 +166,7 @@ fn popups_ask_the_worker_for_the_right_things() {
     typed(&mut app, "/tmp/a b.txt");
     let r = app.on_key(key(KeyCode::Enter), DIMS);
     assert_eq!(r, vec![Request::SendFile { chat: ChatId::Contact("Aynur".into()), path: "/tmp/a b.txt".into() }]);
-    app.on_event(Event::FileDone(Err(BackendError::NotAvailable(Feature::Files))));
+    app.on_event(Event::FileDone(Err(BackendError::NotAvailable(Feature::GroupTimer))));
     assert!(app.toast.as_ref().unwrap().text.contains("not available"));
     app.popup = None;
 
@@ -261,16 +261,16 @@ impl Backend for Scripted {
         Ok(())
     }
     async fn group_create(&mut self, _name: &str, _members: &[String]) -> Result<(), BackendError> {
-        Err(BackendError::NotAvailable(Feature::Groups))
+        Err(BackendError::NotAvailable(Feature::GroupTimer))
     }
     async fn group_add(&mut self, _g: &str, _m: &str) -> Result<(), BackendError> {
-        Err(BackendError::NotAvailable(Feature::Groups))
+        Err(BackendError::NotAvailable(Feature::GroupTimer))
     }
     async fn group_remove(&mut self, _g: &str, _m: &str) -> Result<(), BackendError> {
-        Err(BackendError::NotAvailable(Feature::Groups))
+        Err(BackendError::NotAvailable(Feature::GroupTimer))
     }
     async fn set_timer(&mut self, _c: &ChatId, _s: Option<u64>) -> Result<(), BackendError> {
-        Err(BackendError::NotAvailable(Feature::Timer))
+        Err(BackendError::NotAvailable(Feature::GroupTimer))
     }
 }
 
@@ -353,7 +353,7 @@ fn a_message_typed_while_the_relay_is_down_goes_out_when_it_is_back() {
             // A feature this build lacks says so.
             ui.key(key(KeyCode::F(7)));
             ui.key(key(KeyCode::Enter));
-            ui.until_screen("Disappearing messages: not available").await;
+            ui.until_screen("not available in this version").await;
         })
         .await;
     });
