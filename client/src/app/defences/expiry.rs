@@ -96,6 +96,24 @@ pub fn put_until(txn: &mut Txn<'_>, key: &[u8], m: &Message, expires_at_ms: Opti
     Ok(())
 }
 
+/// Writes another kind of record kept in the messages table (a group's history entry) in
+/// the same record format, never expiring, so that the sweep reads every record alike.
+pub(crate) fn put_other(txn: &mut Txn<'_>, key: &[u8], plain: &[u8]) {
+    let mut value = vec![RECORD_FORMAT_V1];
+    value.extend_from_slice(&0u64.to_le_bytes());
+    value.extend_from_slice(plain);
+    txn.put(Table::Messages, key, &value);
+}
+
+/// The body of a record written by [`put_other`].
+pub(crate) fn other_body(raw: &[u8]) -> Result<Vec<u8>, AppError> {
+    let stored = parse(raw)?;
+    if stored.expires_at_ms.is_some() {
+        return Err(crate::store::StoreError::CorruptRecord("message record").into());
+    }
+    Ok(stored.body)
+}
+
 /// Reads a message; `None` if there is none, or if it has expired (even before the sweep).
 pub fn get(txn: &Txn<'_>, key: &[u8]) -> Result<Option<Message>, AppError> {
     match txn.get(Table::Messages, key)? {

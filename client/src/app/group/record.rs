@@ -140,7 +140,7 @@ fn entry_key(txn: &Txn<'_>, group: &GroupId, local: u64) -> Vec<u8> {
 pub fn put_entry(txn: &mut Txn<'_>, g: &mut GroupRecord, e: &GroupEntry) -> Result<(), AppError> {
     let key = entry_key(txn, &g.id, g.next_local);
     g.next_local += 1;
-    txn.put(Table::Messages, &key, &records::encode(e)?);
+    crate::app::defences::expiry::put_other(txn, &key, &records::encode(e)?);
     Ok(())
 }
 
@@ -154,7 +154,7 @@ pub fn history(txn: &Txn<'_>, group: &GroupId) -> Result<Vec<GroupEntry>, AppErr
         .filter(|(k, _)| k.starts_with(prefix))
         .map(|(k, v)| {
             let local = k.get(prefix.len()..).and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(0, u64::from_be_bytes);
-            Ok((local, records::decode(v)?))
+            Ok((local, records::decode(&crate::app::defences::expiry::other_body(v)?)?))
         })
         .collect::<Result<_, AppError>>()?;
     out.sort_by_key(|(local, e)| (e.sent_at_ms, *local));
