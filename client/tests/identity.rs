@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use common::*;
 use ed25519_dalek::SigningKey;
 use libsignal_protocol::ProtocolAddress;
-use sotto_client::app::{AppError, DEVICE_ID, Notice, profile};
+use sotto_client::app::{AppError, DEVICE_ID, InviteForm, Notice, profile};
 use sotto_client::relay::{ConnectOptions, RelayLink, sign_request};
 use sotto_client::store::signal::ProtocolTxn;
 use sotto_client::wire::content::{Body, Content, Text, encode_content, new_content_id};
@@ -27,7 +27,7 @@ async fn a_forged_identity_key_stops_the_conversation() {
             // Eve holds Bob's transport credentials for Alice's mailbox (say, from a
             // seized phone's backup) and a bundle of Alice's from an invite meant for
             // someone else. She starts a session with her own identity key, as Bob.
-            let link = p.alice.create_invite(Some("Carol"), None).await.unwrap();
+            let link = p.alice.create_invite_as(Some("Carol"), None, InviteForm::Full).await.unwrap();
             let invite = Invite::parse(&link).unwrap();
             let mut eve = new_client(&tmp.path().join("eve"), &relay.address, "Eve");
             let ptxn = ProtocolTxn::new(eve.profile.store.txn());
