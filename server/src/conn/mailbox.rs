@@ -145,6 +145,7 @@ impl<S: Store> Connection<S> {
             Ok(b) => b,
             Err(e) => {
                 store_error(&e);
+                self.refill_later(*recv_id);
                 return Ok(());
             }
         };
@@ -157,6 +158,14 @@ impl<S: Store> Connection<S> {
             Metrics::inc(&self.shared.metrics.envelopes_delivered);
         }
         Ok(())
+    }
+
+    /// Schedules another read of the mailbox's queue after the current back-off.
+    fn refill_later(&mut self, recv_id: RecvId) {
+        if self.retry.is_empty() {
+            self.retry_at = tokio::time::Instant::now() + self.retry_pause;
+        }
+        self.retry.insert(recv_id);
     }
 }
 

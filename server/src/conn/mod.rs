@@ -48,6 +48,14 @@ type SendFuture = Pin<Box<dyn Future<Output = (u32, Response)> + Send>>;
 /// garbage this often is not a client that can recover.
 pub const MAX_MALFORMED_IN_A_ROW: u32 = 8;
 
+/// First pause before reading a subscribed queue again after the store failed to answer
+/// (a shared store failing over); doubles up to [`MAX_REFILL_RETRY`]. Without a retry the
+/// envelopes already queued would wait for the next wake-up, which may never come.
+const FIRST_REFILL_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Longest pause between attempts to read a subscribed queue that the store failed on.
+const MAX_REFILL_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What every connection shares.
 pub(crate) struct Shared<S> {
     pub store: Arc<S>,
@@ -99,6 +107,11 @@ struct Connection<S> {
     bucket: TokenBucket,
     sends: FuturesUnordered<SendFuture>,
     malformed_in_a_row: u32,
+    /// Subscribed mailboxes whose last queue read failed in the store, read again at
+    /// `retry_at`; `retry_pause` is the current back-off.
+    retry: BTreeSet<RecvId>,
+    retry_at: tokio::time::Instant,
+    retry_pause: std::time::Duration,
 }
 
 impl<S: Store> Connection<S> {
@@ -116,6 +129,9 @@ impl<S: Store> Connection<S> {
             bucket,
             sends: FuturesUnordered::new(),
             malformed_in_a_row: 0,
+            retry: BTreeSet::new(),
+            retry_at: tokio::time::Instant::now(),
+            retry_pause: FIRST_REFILL_RETRY,
         }
     }
 
@@ -141,6 +157,7 @@ impl<S: Store> Connection<S> {
                     self.respond(&mut ws, corr, response).await
                 }
                 () = self.inbox.notified() => self.on_hub(&mut ws).await,
+                () = sleep_until(self.retry_at), if !self.retry.is_empty() => self.retry_refills(&mut ws).await,
                 () = sleep_until(deadline) => Err(Closed),
                 _ = shutdown.changed() => Err(Closed),
             };
@@ -232,6 +249,17 @@ impl<S: Store> Connection<S> {
         for recv_id in events.wakes {
             self.refill(ws, &recv_id).await?;
         }
+        Ok(())
+    }
+
+    /// Reads again every queue whose last read failed; those failing again wait longer.
+    async fn retry_refills(&mut self, ws: &mut Ws) -> Result<(), Closed> {
+        let due = std::mem::take(&mut self.retry);
+        for recv_id in due {
+            self.refill(ws, &recv_id).await?;
+        }
+        self.retry_pause =
+            if self.retry.is_empty() { FIRST_REFILL_RETRY } else { (self.retry_pause * 2).min(MAX_REFILL_RETRY) };
         Ok(())
     }
 
