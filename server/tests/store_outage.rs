@@ -1,6 +1,7 @@
-//! A store that fails to answer for a while (a shared store failing over): the relay
+//! A store that fails or stalls for a while (a shared store failing over): the relay
 //! reads a subscriber's queue again by itself once the store answers, so envelopes
-//! already queued do not wait for a wake-up that may never come.
+//! already queued do not wait for a wake-up that may never come; and a link busy both
+//! ways (deliveries in, acknowledgements out) never stalls behind a slow store.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -15,10 +16,19 @@ use sotto_server::store::{
     BlobProgress, Mailbox, MemoryStore, Quotas, SendTarget, Store, StoreError, StoreEvents, SweepCounts,
 };
 
-/// The in-memory store, except that the next `fail_reads` queue reads fail.
+/// The in-memory store, except that the next `fail_reads` queue reads fail and the
+/// next `slow_acks` acknowledgements each take [`SLOW_ACK`].
 struct Flaky {
     inner: Arc<MemoryStore>,
     fail_reads: AtomicU32,
+    slow_acks: AtomicU32,
+}
+
+/// How long a slow acknowledgement holds up the connection it came on.
+const SLOW_ACK: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn take_one(n: &AtomicU32) -> bool {
+    n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
 }
 
 impl Store for Flaky {
@@ -41,13 +51,15 @@ impl Store for Flaky {
         self.inner.enqueue(r, e, d, q).await
     }
     async fn pending(&self, r: RecvId, after: Option<u64>, limit: usize) -> Result<Vec<(u64, Envelope)>, StoreError> {
-        let failing = self.fail_reads.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
-        if failing {
+        if take_one(&self.fail_reads) {
             return Err(StoreError::Engine("failing over".into()));
         }
         self.inner.pending(r, after, limit).await
     }
     async fn ack(&self, r: RecvId, seq: u64) -> Result<(), StoreError> {
+        if take_one(&self.slow_acks) {
+            tokio::time::sleep(SLOW_ACK).await;
+        }
         self.inner.ack(r, seq).await
     }
     async fn delete_mailbox(&self, r: RecvId) -> Result<(), StoreError> {
@@ -76,9 +88,13 @@ impl Store for Flaky {
     }
 }
 
+fn flaky() -> Arc<Flaky> {
+    Arc::new(Flaky { inner: memory_store(), fail_reads: AtomicU32::new(0), slow_acks: AtomicU32::new(0) })
+}
+
 #[tokio::test]
 async fn queued_envelopes_are_pushed_once_the_store_answers_again() {
-    let store = Arc::new(Flaky { inner: memory_store(), fail_reads: AtomicU32::new(0) });
+    let store = flaky();
     let relay = TestRelay::start(store.clone(), identity(), Limits::default()).await;
     let mut owner = relay.link().await;
     let sender = relay.link().await;
@@ -96,5 +112,51 @@ async fn queued_envelopes_are_pushed_once_the_store_answers_again() {
         assert_eq!(envelope.as_bytes()[0], tag);
     }
     assert_eq!(store.fail_reads.load(Ordering::SeqCst), 0, "every failing read was retried");
+    relay.stop().await;
+}
+
+/// Many subscriptions with full delivery windows, every delivery acknowledged at once
+/// without waiting, and a store that stalls: more cells are due each way than the
+/// socket buffers hold, so a side that stopped reading while it wrote would wait on the
+/// other for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_busy_both_ways_never_stalls_behind_a_slow_store() {
+    const MAILBOXES: usize = 16;
+    const EACH: usize = 150;
+    let store = flaky();
+    let relay = TestRelay::start(store.clone(), identity(), Limits::default()).await;
+    let mut owner = relay.link().await;
+    let sender = relay.link().await;
+    let mut mailboxes = Vec::new();
+    for _ in 0..MAILBOXES {
+        let mb = create_mailbox(&owner).await;
+        for i in 0..EACH {
+            assert_eq!(send(&sender, mb.send_id, i as u8).await, Response::Ok);
+        }
+        mailboxes.push(mb);
+    }
+    store.slow_acks.store(1, Ordering::SeqCst);
+    for mb in &mailboxes {
+        assert_eq!(subscribe(&owner, mb).await, Response::Ok);
+    }
+    let owners: std::collections::HashMap<_, _> = mailboxes.iter().map(|m| (m.recv_id, &m.owner)).collect();
+    let mut events = owner.take_events();
+    let owner = Arc::new(owner);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(90);
+    let mut delivered = 0;
+    while delivered < MAILBOXES * EACH {
+        let event = tokio::time::timeout_at(deadline, events.recv()).await;
+        let Ok(Some(sotto_client::relay::Event::Push(sotto_proto::Push::Deliver { recv_id, seq, .. }))) = event else {
+            panic!("deliveries stalled after {delivered} of {}", MAILBOXES * EACH);
+        };
+        delivered += 1;
+        let req = common::signed(
+            &owner,
+            owners[&recv_id],
+            sotto_proto::Request::Ack { recv_id, seq, signature: common::NO_SIG },
+        );
+        let owner = owner.clone();
+        tokio::spawn(async move { owner.request(req).await });
+    }
     relay.stop().await;
 }

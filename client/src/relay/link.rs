@@ -216,62 +216,90 @@ pub fn sign_request(key: &SigningKey, nonce: &Nonce, request: &mut Request) {
 }
 
 /// Moves cells between the socket and the link until either side closes.
-async fn pump<S>(
-    mut ws: WebSocketStream<S>,
-    mut out: mpsc::Receiver<Vec<u8>>,
-    events: mpsc::Sender<Event>,
-    pending: Pending,
-) where
+///
+/// Reading and writing run side by side and never wait for each other. The relay stops
+/// reading while it writes, and so would a link that only read between writes: with
+/// deliveries coming one way and acknowledgements going the other, both sides could
+/// fill their socket buffers and wait on each other for good.
+async fn pump<S>(ws: WebSocketStream<S>, out: mpsc::Receiver<Vec<u8>>, events: mpsc::Sender<Event>, pending: Pending)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sink, stream) = ws.split();
+    let mut writing = std::pin::pin!(write_cells(sink, out));
+    let reading = read_cells(stream, events, &pending);
+    let sink = tokio::select! {
+        sink = &mut writing => sink,
+        () = reading => None,
+    };
+    pending.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    if let Some(mut sink) = sink {
+        let _ = sink.send(Message::Close(None)).await;
+    }
+}
+
+/// Sends queued cells, and a keepalive ping when the link is quiet. Returns the sink
+/// (to close it) once the link is dropped, or `None` once the socket fails.
+async fn write_cells<S>(
+    mut sink: futures_util::stream::SplitSink<WebSocketStream<S>, Message>,
+    mut out: mpsc::Receiver<Vec<u8>>,
+) -> Option<futures_util::stream::SplitSink<WebSocketStream<S>, Message>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut keepalive = tokio::time::interval(KEEPALIVE_INTERVAL);
     keepalive.reset();
     loop {
-        tokio::select! {
-            cell = out.recv() => {
-                let Some(cell) = cell else { break };
-                keepalive.reset();
-                if ws.send(Message::Binary(cell.into())).await.is_err() {
-                    break;
-                }
-            }
-            msg = ws.next() => {
-                let cell = match msg {
-                    Some(Ok(Message::Binary(cell))) => cell,
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    _ => break,
-                };
-                let event = match ServerFrame::from_cell(&cell) {
-                    Ok(ServerFrame::Response { corr: KEEPALIVE_CORR, .. }) => continue,
-                    Ok(ServerFrame::Response { corr, response }) => {
-                        let waiter = pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&corr);
-                        match waiter {
-                            Some(w) => {
-                                let _ = w.send(response);
-                                continue;
-                            }
-                            None => Event::Unmatched { corr, response },
-                        }
-                    }
-                    Ok(ServerFrame::Push(p)) => Event::Push(p),
-                    // A second hello or an undecodable cell: the relay is not speaking
-                    // this protocol; stop rather than guess.
-                    Ok(ServerFrame::Hello { .. }) | Err(_) => break,
-                };
-                if events.send(event).await.is_err() {
-                    break;
-                }
-            }
-            _ = keepalive.tick() => {
-                let cell = ClientFrame { corr: KEEPALIVE_CORR, request: Request::Ping }.to_cell();
-                if ws.send(Message::Binary(cell.into())).await.is_err() {
-                    break;
-                }
-            }
+        let cell = tokio::select! {
+            cell = out.recv() => match cell {
+                Some(cell) => cell,
+                None => return Some(sink),
+            },
+            _ = keepalive.tick() => ClientFrame { corr: KEEPALIVE_CORR, request: Request::Ping }.to_cell(),
+        };
+        keepalive.reset();
+        if sink.send(Message::Binary(cell.into())).await.is_err() {
+            return None;
         }
     }
-    pending.lock().unwrap_or_else(|p| p.into_inner()).clear();
-    let _ = ws.close(None).await;
+}
+
+/// Matches responses to their waiters and passes pushes on, until the socket closes or
+/// the relay says something this protocol does not.
+async fn read_cells<S>(
+    mut stream: futures_util::stream::SplitStream<WebSocketStream<S>>,
+    events: mpsc::Sender<Event>,
+    pending: &Pending,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    loop {
+        let cell = match stream.next().await {
+            Some(Ok(Message::Binary(cell))) => cell,
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            _ => return,
+        };
+        let event = match ServerFrame::from_cell(&cell) {
+            Ok(ServerFrame::Response { corr: KEEPALIVE_CORR, .. }) => continue,
+            Ok(ServerFrame::Response { corr, response }) => {
+                let waiter = pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&corr);
+                match waiter {
+                    Some(w) => {
+                        let _ = w.send(response);
+                        continue;
+                    }
+                    None => Event::Unmatched { corr, response },
+                }
+            }
+            Ok(ServerFrame::Push(p)) => Event::Push(p),
+            // A second hello or an undecodable cell: the relay is not speaking this
+            // protocol; stop rather than guess.
+            Ok(ServerFrame::Hello { .. }) | Err(_) => return,
+        };
+        if events.send(event).await.is_err() {
+            return;
+        }
+    }
 }
 
 fn tls_error(e: &std::io::Error) -> LinkError {
