@@ -42,17 +42,24 @@ pub enum GroupCommand {
     List,
     /// Show a group's messages.
     History { group: String },
-    /// Send a text message to every member of a group.
+    /// Send a text message, or a file with --file, to every member of a group.
     Send {
         group: String,
         /// The message.
-        text: String,
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        text: Option<String>,
+        /// Send this file (or image) instead of a text: uploaded once, for every member.
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
     },
 }
 
 /// Runs one `sotto group` command.
 pub async fn execute(h: &std::rc::Rc<Holder>, command: &GroupCommand, out: &dyn Out) -> u8 {
     use GroupCommand as G;
+    if let G::Send { group, file: Some(path), .. } = command {
+        return super::group_files::send_file(h, group, path, out).await;
+    }
     let mut c = h.client.lock().await;
     let result: Result<Option<FanOutReport>, AppError> = match command {
         G::Create { group } => c.group_create(group).map(|()| {
@@ -92,9 +99,10 @@ pub async fn execute(h: &std::rc::Rc<Holder>, command: &GroupCommand, out: &dyn 
             for e in entries {
                 let m = Message {
                     direction: if e.outgoing { Direction::Out } else { Direction::In },
-                    text: match &e.file_name {
-                        Some(f) => text::group_file_entry(f, &e.text),
-                        None => e.text.clone(),
+                    text: match (&e.file_note, &e.file_name) {
+                        (Some(note), _) => text::group_file_note(note, &e.text),
+                        (None, Some(f)) => text::group_file_entry(f, &e.text),
+                        (None, None) => e.text.clone(),
                     },
                     sent_at_ms: e.sent_at_ms,
                     seq: 0,
@@ -104,23 +112,30 @@ pub async fn execute(h: &std::rc::Rc<Holder>, command: &GroupCommand, out: &dyn 
             }
             None
         }),
-        G::Send { group, text: body } => c.group_send_text(group, body).await.map(Some),
+        G::Send { group, text: body, .. } => {
+            c.group_send_text(group, body.as_deref().unwrap_or_default()).await.map(Some)
+        }
     };
     match result {
         Ok(Some(r)) => {
             if matches!(command, G::Send { .. }) {
                 out.err(&text::group_sent(r.copies));
             }
-            if r.waiting > 0 {
-                out.err(&text::group_waiting(r.waiting));
-            }
-            if r.not_kept > 0 {
-                out.err(&text::group_not_kept(r.not_kept));
-            }
+            report(&r, out);
             0
         }
         Ok(None) => 0,
         Err(e) => fail(out, &e),
+    }
+}
+
+/// What a fan-out left waiting or could not keep, if anything.
+pub fn report(r: &FanOutReport, out: &dyn Out) {
+    if r.waiting > 0 {
+        out.err(&text::group_waiting(r.waiting));
+    }
+    if r.not_kept > 0 {
+        out.err(&text::group_not_kept(r.not_kept));
     }
 }
 
@@ -143,6 +158,10 @@ pub fn show(notice: &Notice, json: bool, out: &dyn Out) -> bool {
         }
         Notice::Group { group, event } => {
             out.err(&event_line(group, event));
+            true
+        }
+        Notice::GroupFile { .. } => {
+            super::group_files::show(notice, json, out);
             true
         }
         _ => false,

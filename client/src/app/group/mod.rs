@@ -11,12 +11,14 @@
 //! - `fanout`: encrypting one copy per member in one transaction.
 //! - `receive`: what an incoming group operation does.
 //! - `intro`: introductions between members who were not contacts.
+//! - `files`: files sent to a group (uploaded once, one pointer per member).
 //! - [`error`]: the error type, [`GroupError`].
 //!
 //! The protocol, step by step, is in `docs/END_TO_END.md` ("Groups").
 
 pub mod error;
 mod fanout;
+pub(super) mod files;
 mod intro;
 mod receive;
 pub mod record;
@@ -28,6 +30,7 @@ use rand::RngCore;
 
 pub use self::error::GroupError;
 pub use self::fanout::FanOutReport;
+pub use self::files::FileState;
 pub(crate) use self::intro::{introduction_answered_by, introduction_joined};
 pub(crate) use self::receive::receive;
 use self::record::GroupRecord;
@@ -294,6 +297,7 @@ impl Client {
                 text: op.text.clone(),
                 file_name: op.attachment.as_ref().map(|a| a.file_name.clone()),
                 sent_at_ms: super::now_ms(),
+                file_note: op.attachment.as_ref().map(|a| crate::files::describe(&a.file_name, a.size)),
             };
             let mut txn = ptxn.txn()?;
             record::put_entry(&mut txn, &mut g, &entry)?;

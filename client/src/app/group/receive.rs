@@ -24,6 +24,7 @@ pub(crate) async fn receive(
     from: &ContactId,
     g: GroupOp,
     sent_at_ms: u64,
+    files: &crate::files::FileSettings,
 ) -> Result<Vec<Notice>, AppError> {
     let (sender, identity) = {
         let txn = ptxn.txn()?;
@@ -48,7 +49,7 @@ pub(crate) async fn receive(
         return Ok(vec![dropped(&format!("a message for \"{}\", which you are no longer in", rec.name))]);
     }
     let notices = match kind {
-        GroupOpKind::Text => on_text(ptxn, &mut rec, &before, &sender, &sender_id, g, sent_at_ms)?,
+        GroupOpKind::Text => on_text(ptxn, &mut rec, &before, (&sender, &sender_id), g, (sent_at_ms, files))?,
         GroupOpKind::Invites => on_invites(ptxn, &mut rec, &before, &sender, &sender_id, &g).await?,
         GroupOpKind::Introduce => on_introduce(ptxn, &mut rec, &before, &sender, &sender_id, &g)?,
         _ => on_op(ptxn, &mut rec, &before, &sender, &sender_id, &g).await?,
@@ -61,13 +62,15 @@ fn on_text(
     ptxn: &ProtocolTxn<'_>,
     rec: &mut GroupRecord,
     m: &Membership,
-    sender: &Contact,
-    sender_id: &MemberId,
+    (sender, sender_id): (&Contact, &MemberId),
     g: GroupOp,
-    sent_at_ms: u64,
+    (sent_at_ms, files): (u64, &crate::files::FileSettings),
 ) -> Result<Vec<Notice>, AppError> {
     if !m.is_member(sender_id) {
         return Ok(vec![group(rec, GroupEvent::NotAMember { name: sender.name.clone() })]);
+    }
+    if let Some(pointer) = &g.attachment {
+        return Ok(vec![super::files::on_file(ptxn, rec, sender, pointer, (g.text.clone(), sent_at_ms), files)?]);
     }
     let file_name = g.attachment.as_ref().map(|a| a.file_name.clone());
     let entry = record::GroupEntry {
@@ -76,6 +79,7 @@ fn on_text(
         text: g.text.clone(),
         file_name: file_name.clone(),
         sent_at_ms,
+        file_note: None,
     };
     record::put_entry(&mut *ptxn.txn()?, rec, &entry)?;
     Ok(vec![Notice::GroupMessage {

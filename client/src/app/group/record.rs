@@ -127,6 +127,11 @@ pub struct GroupEntry {
     pub file_name: Option<String>,
     /// The sender's clock, in milliseconds since the epoch.
     pub sent_at_ms: u64,
+    /// For a file: how it stands, as the history shows it (`[file] NAME (SIZE)`, then
+    /// `saved to PATH` or why it was not). Absent in entries written before files were
+    /// received in groups.
+    #[serde(default)]
+    pub file_note: Option<String>,
 }
 
 /// The record key of a group's history entry: a keyed hash of the group, then a counter.
@@ -136,12 +141,27 @@ fn entry_key(txn: &Txn<'_>, group: &GroupId, local: u64) -> Vec<u8> {
     k
 }
 
-/// Adds an entry to `g`'s history (the caller saves `g`: its counter moved).
-pub fn put_entry(txn: &mut Txn<'_>, g: &mut GroupRecord, e: &GroupEntry) -> Result<(), AppError> {
+/// Adds an entry to `g`'s history (the caller saves `g`: its counter moved). Returns the
+/// entry's record key.
+pub fn put_entry(txn: &mut Txn<'_>, g: &mut GroupRecord, e: &GroupEntry) -> Result<Vec<u8>, AppError> {
     let key = entry_key(txn, &g.id, g.next_local);
     g.next_local += 1;
-    crate::app::defences::expiry::put_other(txn, &key, &records::encode(e)?);
+    put_entry_at(txn, &key, e)?;
+    Ok(key)
+}
+
+/// Writes the history entry at `key` (returned by [`put_entry`]).
+pub fn put_entry_at(txn: &mut Txn<'_>, key: &[u8], e: &GroupEntry) -> Result<(), AppError> {
+    crate::app::defences::expiry::put_other(txn, key, &records::encode(e)?);
     Ok(())
+}
+
+/// The history entry at `key`, if it is still there.
+pub fn entry_at(txn: &Txn<'_>, key: &[u8]) -> Result<Option<GroupEntry>, AppError> {
+    match txn.get(Table::Messages, key)? {
+        Some(raw) => Ok(Some(records::decode(&crate::app::defences::expiry::other_body(&raw)?)?)),
+        None => Ok(None),
+    }
 }
 
 /// A group's history, in the order the messages were sent.
