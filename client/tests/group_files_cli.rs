@@ -101,6 +101,18 @@ fn a_file_sent_to_a_group_with_the_binary_is_saved_and_announced_by_every_member
     );
     assert_eq!(std::fs::read(v["path"].as_str().unwrap()).unwrap(), b"x");
 
+    // The group's disappearing-message timer, set by a member, reaches the others.
+    assert_eq!(ok(&c, &["group", "timer", GROUP]).trim(), "off");
+    assert_eq!(
+        ok(&b, &["group", "timer", GROUP, "1h"]).trim(),
+        format!("Messages in \"{GROUP}\" now disappear after 1h, for every member.")
+    );
+    let (_, err) = stderr_of(&c, &["listen", "--timeout", "2"]);
+    assert!(err.contains(&format!("* {GROUP}: \"Bob\" set messages to disappear after 1h.")), "{err}");
+    assert_eq!(ok(&c, &["group", "timer", GROUP]).trim(), "1h");
+    let (good, err) = stderr_of(&c, &["group", "timer", GROUP, "soon"]);
+    assert!(!good && err.contains("is not a duration"), "{err}");
+
     // Clear errors: no such group, a missing file, a file over the limit, text and file
     // together.
     let path = tmp.path().join("照片.jpg");

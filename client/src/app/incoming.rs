@@ -209,8 +209,8 @@ impl Client {
             Some(Body::GroupOp(g)) => {
                 // The group code may send to this contact too: it reads and saves it itself.
                 profile::put_contact(&mut *ptxn.txn()?, &contact)?;
-                let group_notices =
-                    super::group::receive(&ptxn, &contact.id, g, content.sent_at_ms, &self.files).await?;
+                let when = (content.sent_at_ms, content.expire_seconds);
+                let group_notices = super::group::receive(&ptxn, &contact.id, g, when, &self.files).await?;
                 new_download = group_notices.iter().any(Notice::starts_download);
                 notices.extend(group_notices);
                 contact = profile::contact(&*ptxn.txn()?, &contact.id)?.unwrap_or(contact);

@@ -4,6 +4,7 @@ use clap::Subcommand;
 use sotto_client::app::{AppError, FanOutReport, GroupEvent, Notice};
 
 use super::commands::fail;
+use super::defences::{parse_duration, show_duration};
 use super::holder::{Holder, history_line};
 use super::{Out, text};
 use sotto_client::app::records::{Delivery, Direction, Message};
@@ -52,6 +53,12 @@ pub enum GroupCommand {
         #[arg(long)]
         file: Option<std::path::PathBuf>,
     },
+    /// Show or set how long the group's messages live, for every member: 1h, 2d, off.
+    Timer {
+        group: String,
+        /// How long messages live, e.g. 30s, 10m, 1h, 2d, 1w; or `off`. Without it, show the timer.
+        duration: Option<String>,
+    },
 }
 
 /// Runs one `sotto group` command.
@@ -59,6 +66,9 @@ pub async fn execute(h: &std::rc::Rc<Holder>, command: &GroupCommand, out: &dyn 
     use GroupCommand as G;
     if let G::Send { group, file: Some(path), .. } = command {
         return super::group_files::send_file(h, group, path, out).await;
+    }
+    if let G::Timer { group, duration } = command {
+        return timer(h, group, duration.as_deref(), out).await;
     }
     let mut c = h.client.lock().await;
     let result: Result<Option<FanOutReport>, AppError> = match command {
@@ -115,6 +125,7 @@ pub async fn execute(h: &std::rc::Rc<Holder>, command: &GroupCommand, out: &dyn 
         G::Send { group, text: body, .. } => {
             c.group_send_text(group, body.as_deref().unwrap_or_default()).await.map(Some)
         }
+        G::Timer { .. } => Ok(None),
     };
     match result {
         Ok(Some(r)) => {
@@ -125,6 +136,35 @@ pub async fn execute(h: &std::rc::Rc<Holder>, command: &GroupCommand, out: &dyn 
             0
         }
         Ok(None) => 0,
+        Err(e) => fail(out, &e),
+    }
+}
+
+/// `sotto group timer GROUP [DURATION]`: shows the group's timer, or sets it for everyone.
+async fn timer(h: &std::rc::Rc<Holder>, group: &str, duration: Option<&str>, out: &dyn Out) -> u8 {
+    let mut c = h.client.lock().await;
+    let Some(d) = duration else {
+        return match c.group_timer(group) {
+            Ok(s) => {
+                out.out(&show_duration(s));
+                0
+            }
+            Err(e) => fail(out, &e),
+        };
+    };
+    let secs = match parse_duration(d) {
+        Ok(s) => s,
+        Err(e) => {
+            out.err(&e);
+            return 2;
+        }
+    };
+    match c.group_set_timer(group, secs).await {
+        Ok(r) => {
+            out.out(&text::group_timer_set(group, &show_duration(secs)));
+            report(&r, out);
+            0
+        }
         Err(e) => fail(out, &e),
     }
 }
@@ -182,6 +222,7 @@ fn event_line(group: &str, event: &GroupEvent) -> String {
         GroupEvent::Malformed { name } => text::group_event_malformed(group, name),
         GroupEvent::BadIntroduction => text::group_event_bad_introduction(group),
         GroupEvent::LogFull => text::group_event_log_full(group),
+        GroupEvent::TimerChanged { name, seconds } => text::group_event_timer(group, name, &show_duration(*seconds)),
         _ => text::group_event_other(group),
     }
 }

@@ -281,6 +281,22 @@ pub fn group_event_log_full(group: &str) -> String {
     format!("! {group}: too many membership changes; a change was ignored. Start a new group.")
 }
 
+pub fn group_timer_set(group: &str, duration: &str) -> String {
+    if duration == "off" {
+        format!("Messages in \"{group}\" no longer disappear (every member was told).")
+    } else {
+        format!("Messages in \"{group}\" now disappear after {duration}, for every member.")
+    }
+}
+
+pub fn group_event_timer(group: &str, name: &str, duration: &str) -> String {
+    if duration == "off" {
+        format!("* {group}: \"{name}\" turned disappearing messages off.")
+    } else {
+        format!("* {group}: \"{name}\" set messages to disappear after {duration}.")
+    }
+}
+
 pub fn group_event_other(group: &str) -> String {
     format!("* {group}: something changed.")
 }

@@ -63,7 +63,7 @@ pub(super) fn on_file(
     rec: &mut GroupRecord,
     sender: &Contact,
     pointer: &AttachmentPointer,
-    (text, sent_at_ms): (String, u64),
+    (text, (sent_at_ms, expires)): (String, (u64, Option<u64>)),
     settings: &FileSettings,
 ) -> Result<Notice, AppError> {
     let base = describe(&pointer.file_name, pointer.size);
@@ -81,7 +81,7 @@ pub(super) fn on_file(
         }),
     };
     let mut txn = ptxn.txn()?;
-    let key = record::put_entry(&mut txn, rec, &entry)?;
+    let key = record::put_entry(&mut txn, rec, &entry, expires)?;
     let state = match too_large {
         Some(reason) => FileState::Failed(reason),
         None => {
@@ -103,7 +103,7 @@ pub(super) fn on_file(
 pub(crate) fn close_entry(txn: &mut Txn<'_>, group: &GroupId, key: &[u8], note: String) -> Result<String, AppError> {
     if let Some(mut e) = record::entry_at(txn, key)? {
         e.file_note = Some(note);
-        record::put_entry_at(txn, key, &e)?;
+        record::update_entry(txn, key, &e)?;
     }
     Ok(record::get(txn, group)?.map(|g| g.name.clone()).unwrap_or_default())
 }

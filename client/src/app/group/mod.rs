@@ -12,6 +12,7 @@
 //! - `receive`: what an incoming group operation does.
 //! - `intro`: introductions between members who were not contacts.
 //! - `files`: files sent to a group (uploaded once, one pointer per member).
+//! - `timer`: the group's disappearing-message timer.
 //! - [`error`]: the error type, [`GroupError`].
 //!
 //! The protocol, step by step, is in `docs/END_TO_END.md` ("Groups").
@@ -23,6 +24,7 @@ mod intro;
 mod receive;
 pub mod record;
 pub mod state;
+mod timer;
 
 use std::collections::HashMap;
 
@@ -80,6 +82,8 @@ pub enum GroupEvent {
     BadIntroduction,
     /// The membership log is full; the operation was ignored.
     LogFull,
+    /// A member set the group's disappearing-message timer (seconds; 0: off).
+    TimerChanged { name: String, seconds: u32 },
 }
 
 /// One member, as `sotto group members` shows them.
@@ -125,6 +129,8 @@ impl Client {
             invited: Vec::new(),
             intros: Vec::new(),
             next_local: 0,
+            timer_secs: 0,
+            timer_set_at_ms: 0,
         };
         record::put(&mut txn, &g)?;
         txn.commit()?;
@@ -300,7 +306,8 @@ impl Client {
                 file_note: op.attachment.as_ref().map(|a| crate::files::describe(&a.file_name, a.size)),
             };
             let mut txn = ptxn.txn()?;
-            record::put_entry(&mut txn, &mut g, &entry)?;
+            let expires = timer::sent_expiry(&txn, &g);
+            record::put_entry(&mut txn, &mut g, &entry, expires)?;
             record::put(&mut txn, &g)?;
             report
         };
@@ -483,6 +490,9 @@ fn sync_messages(g: &GroupRecord) -> Vec<GroupOp> {
             kind: GroupOpKind::Sync as i32,
             log: chunk.to_vec(),
             group_name: g.name.clone(),
+            // The group's timer setting travels with the log.
+            clock: g.timer_set_at_ms,
+            timer_seconds: g.timer_secs,
             ..Default::default()
         })
         .collect()
