@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::*;
 use sha2::{Digest, Sha256};
-use sotto_client::app::{Client, FileState, GroupEvent, Notice};
+use sotto_client::app::{AppError, Client, FileState, GroupEvent, Notice};
 use sotto_client::files::format::SEGMENT_PLAIN;
 use sotto_client::files::{FileSettings, NoProgress};
 use sotto_server::store::kv::Kv;
@@ -227,6 +227,59 @@ fn a_tampered_group_file_is_refused_by_every_member_and_nothing_is_saved() {
         for client in &mut c {
             assert!(!client.downloads_busy());
         }
+        relay.stop().await;
+    });
+}
+
+#[test]
+fn a_copy_for_a_member_whose_relay_is_down_waits_in_the_outbox_and_arrives_later() {
+    run(async {
+        // Aynur and Bilal live on relay A; Chodron on relay B, so the copies for him go
+        // to B. The file itself goes to the sender's relay, A.
+        let relay = TestRelay::start().await;
+        let relays_b = Restartable::new();
+        let relay_b = relays_b.start(0).await;
+        let port_b = relay_b.address.port;
+        let tmp = tempfile::tempdir().unwrap();
+        let home = [&relay.address, &relay.address, &relay_b.address];
+        let mut c: Vec<Client> = NAMES.iter().zip(home).map(|(n, r)| new_client(&tmp.path().join(n), r, n)).collect();
+        for i in 1..3 {
+            let (a, rest) = c.split_at_mut(1);
+            introduce(&mut a[0], &mut rest[i - 1], NAMES[i], NAMES[0]).await;
+        }
+        for (i, client) in c.iter_mut().enumerate() {
+            client.subscribe_all().await.unwrap();
+            client.set_file_settings(FileSettings::new(downloads(tmp.path(), i)));
+        }
+        c[0].group_create(GROUP).unwrap();
+        c[0].group_add(GROUP, NAMES[1]).await.unwrap();
+        c[0].group_add(GROUP, NAMES[2]).await.unwrap();
+        settle(&mut c).await;
+        assert!(c[1].group_members(GROUP).unwrap().iter().all(|m| m.connected));
+
+        relay_b.stop().await;
+        let path = tmp.path().join("minutes.txt");
+        let digest = make_file(&path, 70_000, 9);
+        let err = c[1].group_send_file(GROUP, &path, &NoProgress).await.unwrap_err();
+        assert!(matches!(err, AppError::Queued(_)), "{err}");
+        // Aynur, on the relay that is up, has it already.
+        let got = group_files_at(&mut c[..2], &[0]).await;
+        let Notice::GroupFile { state: FileState::Saved(out), .. } = &got[0] else { panic!("{got:?}") };
+        assert_eq!(sha256(&std::fs::read(out).unwrap()), digest);
+
+        // Relay B comes back: the next command that reaches it sends the waiting copy
+        // (the same ciphertext, stored with the ratchet state), and Chodron saves the file.
+        let relay_b = relays_b.start(port_b).await;
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while c[1].flush_outbox().await.unwrap().last_error.is_some() {
+            assert!(tokio::time::Instant::now() < deadline, "relay B never took the copy");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let got = group_files_at(&mut c, &[2]).await;
+        let Notice::GroupFile { from, state: FileState::Saved(out), .. } = &got[0] else { panic!("{got:?}") };
+        assert_eq!(from, "Bilal");
+        assert_eq!(sha256(&std::fs::read(out).unwrap()), digest);
+        relay_b.stop().await;
         relay.stop().await;
     });
 }
