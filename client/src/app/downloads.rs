@@ -1,8 +1,9 @@
 //! Receiving files. A pointer that arrives is committed with the message that carries
 //! it, as a pending download, before the envelope is acknowledged; the download then
 //! runs in its own task so `listen` goes on showing messages. When it ends, the pending
-//! record becomes a saved (or failed) entry in the conversation. Pending downloads left
-//! by a program that stopped are resumed by the next one that polls.
+//! record becomes a saved (or failed) entry in the conversation (or, for a file sent to a
+//! group, in the group's history: see `group::files`). Pending downloads left by a program
+//! that stopped are resumed by the next one that polls.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +19,8 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::Client;
 use super::error::AppError;
+use super::group::FileState;
+use super::group::state::GroupId;
 use super::incoming::Notice;
 use super::pool::Backoff;
 use super::profile;
@@ -46,6 +49,9 @@ pub(super) struct PendingDownload {
     digest: [u8; 32],
     size: u64,
     file_name: String,
+    /// For a file sent to a group: the group, whose history entry `message_key` names.
+    #[serde(default)]
+    group: Option<GroupId>,
 }
 
 /// How a download task ended.
@@ -118,6 +124,20 @@ pub(super) fn record_incoming(
         return Ok(Notice::FileFailed { from: contact.name.clone(), file_name, reason });
     }
     profile::put_message(txn, &key, &message)?;
+    file_download(txn, contact.id, key, None, pointer)?;
+    Ok(Notice::FileIncoming { from: contact.name.clone(), file_name, size: pointer.size })
+}
+
+/// Files a pending download of `pointer`, sent by `contact`, whose outcome goes into the
+/// record at `message_key`: a conversation message, or the entry of `group`'s history.
+/// The caller has checked the size limit.
+pub(super) fn file_download(
+    txn: &mut Txn<'_>,
+    contact: ContactId,
+    message_key: Vec<u8>,
+    group: Option<GroupId>,
+    pointer: &AttachmentPointer,
+) -> Result<(), AppError> {
     // `decode_content` checked the blob address, key and digest lengths.
     let blob = pointer.blob.as_ref().ok_or(crate::wire::WireError::MissingField("attachment.blob"))?;
     let (relay, read_id) = blob.to_parts()?;
@@ -125,17 +145,17 @@ pub(super) fn record_incoming(
     rand::rng().fill_bytes(&mut id);
     let pending = PendingDownload {
         id,
-        contact: contact.id,
-        message_key: key,
+        contact,
+        message_key,
         relay: relay.to_string(),
         read_id: read_id.0,
         key: crate::wire::content::fixed("attachment.key", &pointer.key)?,
         digest: crate::wire::content::fixed("attachment.digest", &pointer.digest)?,
         size: pointer.size,
-        file_name: file_name.clone(),
+        file_name: pointer.file_name.clone(),
+        group,
     };
-    put_pending(txn, &pending)?;
-    Ok(Notice::FileIncoming { from: contact.name.clone(), file_name, size: pointer.size })
+    put_pending(txn, &pending)
 }
 
 impl Client {
@@ -276,18 +296,33 @@ impl Client {
         let mut txn = self.profile.store.txn();
         let from = profile::contact(&txn, &p.contact)?.map(|c| c.name.clone()).unwrap_or_default();
         let base = describe(&p.file_name, p.size);
-        if let Some(mut m) = profile::message(&txn, &p.message_key)? {
-            m.text = match outcome {
-                Ok(path) => format!("{base} saved to {}", path.display()),
-                Err(reason) => format!("{base} — {reason}"),
-            };
-            profile::put_message(&mut txn, &p.message_key, &m)?;
-        }
+        let text = match outcome {
+            Ok(path) => format!("{base} saved to {}", path.display()),
+            Err(reason) => format!("{base} — {reason}"),
+        };
+        let group = match &p.group {
+            Some(gid) => Some(super::group::files::close_entry(&mut txn, gid, &p.message_key, text)?),
+            None => {
+                if let Some(mut m) = profile::message(&txn, &p.message_key)? {
+                    m.text = text;
+                    profile::put_message(&mut txn, &p.message_key, &m)?;
+                }
+                None
+            }
+        };
         txn.remove(Table::Conversations, &pending_key(&txn, &p.id));
         txn.commit()?;
+        let (file_name, size) = (p.file_name.clone(), p.size);
+        if let Some(group) = group {
+            let state = match outcome {
+                Ok(path) => FileState::Saved(path.clone()),
+                Err(reason) => FileState::Failed(reason.clone()),
+            };
+            return Ok(Notice::GroupFile { group, from, file_name, size, state });
+        }
         Ok(match outcome {
-            Ok(path) => Notice::FileSaved { from, file_name: p.file_name.clone(), size: p.size, path: path.clone() },
-            Err(reason) => Notice::FileFailed { from, file_name: p.file_name.clone(), reason: reason.clone() },
+            Ok(path) => Notice::FileSaved { from, file_name, size, path: path.clone() },
+            Err(reason) => Notice::FileFailed { from, file_name, reason: reason.clone() },
         })
     }
 

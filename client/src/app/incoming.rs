@@ -50,6 +50,8 @@ pub enum Notice {
     FileFailed { from: String, file_name: String, reason: String },
     /// A message to a group: text, or a file (its name).
     GroupMessage { group: String, from: String, text: String, file_name: Option<String>, sent_at_ms: u64 },
+    /// A file sent to a group: being downloaded, saved, or not received.
+    GroupFile { group: String, from: String, file_name: String, size: u64, state: super::FileState },
     /// A change in a group, or a group message that was ignored.
     Group { group: String, event: super::GroupEvent },
 }
@@ -207,7 +209,10 @@ impl Client {
             Some(Body::GroupOp(g)) => {
                 // The group code may send to this contact too: it reads and saves it itself.
                 profile::put_contact(&mut *ptxn.txn()?, &contact)?;
-                notices.extend(super::group::receive(&ptxn, &contact.id, g, content.sent_at_ms).await?);
+                let when = (content.sent_at_ms, content.expire_seconds);
+                let group_notices = super::group::receive(&ptxn, &contact.id, g, when, &self.files).await?;
+                new_download = group_notices.iter().any(Notice::starts_download);
+                notices.extend(group_notices);
                 contact = profile::contact(&*ptxn.txn()?, &contact.id)?.unwrap_or(contact);
             }
             // Bodies this version does not act on yet (a new profile name):

@@ -39,7 +39,7 @@ use sotto_proto::{RecvId, RelayAddress, Request, Response};
 use tokio::time::Instant;
 
 pub use self::error::AppError;
-pub use self::group::{FanOutReport, GroupError, GroupEvent, MemberView};
+pub use self::group::{FanOutReport, FileState, GroupError, GroupEvent, MemberView};
 pub use self::incoming::Notice;
 pub use self::outgoing::InviteForm;
 use self::pool::{PoolEvent, RelayPool};

@@ -64,7 +64,11 @@ pub fn settings(cli: &Cli, profile: &Path) -> FileSettings {
 
 /// The command line to forward, with the `--file` path made absolute.
 pub fn absolute_args(cli: &Cli, mut args: Vec<String>) -> Vec<String> {
-    let Command::Send { file: Some(path), .. } = &cli.command else { return args };
+    let path = match &cli.command {
+        Command::Send { file: Some(path), .. } => path,
+        Command::Group { action: super::group::GroupCommand::Send { file: Some(path), .. } } => path,
+        _ => return args,
+    };
     let Ok(absolute) = std::path::absolute(path) else { return args };
     let absolute = absolute.to_string_lossy().into_owned();
     let given = path.to_string_lossy().into_owned();

@@ -24,7 +24,10 @@ pub async fn send_file(h: &Rc<Holder>, name: &str, path: &Path, out: &dyn Out) -
 
 /// Whether a notice is about a received file.
 pub fn is_file_notice(n: &Notice) -> bool {
-    matches!(n, Notice::FileIncoming { .. } | Notice::FileSaved { .. } | Notice::FileFailed { .. })
+    matches!(
+        n,
+        Notice::FileIncoming { .. } | Notice::FileSaved { .. } | Notice::FileFailed { .. } | Notice::GroupFile { .. }
+    )
 }
 
 /// Shows a file notice: saved files on stdout (text or JSON), the rest on stderr.

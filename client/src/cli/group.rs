@@ -4,6 +4,7 @@ use clap::Subcommand;
 use sotto_client::app::{AppError, FanOutReport, GroupEvent, Notice};
 
 use super::commands::fail;
+use super::defences::{parse_duration, show_duration};
 use super::holder::{Holder, history_line};
 use super::{Out, text};
 use sotto_client::app::records::{Delivery, Direction, Message};
@@ -42,17 +43,33 @@ pub enum GroupCommand {
     List,
     /// Show a group's messages.
     History { group: String },
-    /// Send a text message to every member of a group.
+    /// Send a text message, or a file with --file, to every member of a group.
     Send {
         group: String,
         /// The message.
-        text: String,
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        text: Option<String>,
+        /// Send this file (or image) instead of a text: uploaded once, for every member.
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+    },
+    /// Show or set how long the group's messages live, for every member: 1h, 2d, off.
+    Timer {
+        group: String,
+        /// How long messages live, e.g. 30s, 10m, 1h, 2d, 1w; or `off`. Without it, show the timer.
+        duration: Option<String>,
     },
 }
 
 /// Runs one `sotto group` command.
 pub async fn execute(h: &std::rc::Rc<Holder>, command: &GroupCommand, out: &dyn Out) -> u8 {
     use GroupCommand as G;
+    if let G::Send { group, file: Some(path), .. } = command {
+        return super::group_files::send_file(h, group, path, out).await;
+    }
+    if let G::Timer { group, duration } = command {
+        return timer(h, group, duration.as_deref(), out).await;
+    }
     let mut c = h.client.lock().await;
     let result: Result<Option<FanOutReport>, AppError> = match command {
         G::Create { group } => c.group_create(group).map(|()| {
@@ -92,9 +109,10 @@ pub async fn execute(h: &std::rc::Rc<Holder>, command: &GroupCommand, out: &dyn 
             for e in entries {
                 let m = Message {
                     direction: if e.outgoing { Direction::Out } else { Direction::In },
-                    text: match &e.file_name {
-                        Some(f) => text::group_file_entry(f, &e.text),
-                        None => e.text.clone(),
+                    text: match (&e.file_note, &e.file_name) {
+                        (Some(note), _) => text::group_file_note(note, &e.text),
+                        (None, Some(f)) => text::group_file_entry(f, &e.text),
+                        (None, None) => e.text.clone(),
                     },
                     sent_at_ms: e.sent_at_ms,
                     seq: 0,
@@ -104,23 +122,60 @@ pub async fn execute(h: &std::rc::Rc<Holder>, command: &GroupCommand, out: &dyn 
             }
             None
         }),
-        G::Send { group, text: body } => c.group_send_text(group, body).await.map(Some),
+        G::Send { group, text: body, .. } => {
+            c.group_send_text(group, body.as_deref().unwrap_or_default()).await.map(Some)
+        }
+        G::Timer { .. } => Ok(None),
     };
     match result {
         Ok(Some(r)) => {
             if matches!(command, G::Send { .. }) {
                 out.err(&text::group_sent(r.copies));
             }
-            if r.waiting > 0 {
-                out.err(&text::group_waiting(r.waiting));
-            }
-            if r.not_kept > 0 {
-                out.err(&text::group_not_kept(r.not_kept));
-            }
+            report(&r, out);
             0
         }
         Ok(None) => 0,
         Err(e) => fail(out, &e),
+    }
+}
+
+/// `sotto group timer GROUP [DURATION]`: shows the group's timer, or sets it for everyone.
+async fn timer(h: &std::rc::Rc<Holder>, group: &str, duration: Option<&str>, out: &dyn Out) -> u8 {
+    let mut c = h.client.lock().await;
+    let Some(d) = duration else {
+        return match c.group_timer(group) {
+            Ok(s) => {
+                out.out(&show_duration(s));
+                0
+            }
+            Err(e) => fail(out, &e),
+        };
+    };
+    let secs = match parse_duration(d) {
+        Ok(s) => s,
+        Err(e) => {
+            out.err(&e);
+            return 2;
+        }
+    };
+    match c.group_set_timer(group, secs).await {
+        Ok(r) => {
+            out.out(&text::group_timer_set(group, &show_duration(secs)));
+            report(&r, out);
+            0
+        }
+        Err(e) => fail(out, &e),
+    }
+}
+
+/// What a fan-out left waiting or could not keep, if anything.
+pub fn report(r: &FanOutReport, out: &dyn Out) {
+    if r.waiting > 0 {
+        out.err(&text::group_waiting(r.waiting));
+    }
+    if r.not_kept > 0 {
+        out.err(&text::group_not_kept(r.not_kept));
     }
 }
 
@@ -145,6 +200,10 @@ pub fn show(notice: &Notice, json: bool, out: &dyn Out) -> bool {
             out.err(&event_line(group, event));
             true
         }
+        Notice::GroupFile { .. } => {
+            super::group_files::show(notice, json, out);
+            true
+        }
         _ => false,
     }
 }
@@ -163,6 +222,7 @@ fn event_line(group: &str, event: &GroupEvent) -> String {
         GroupEvent::Malformed { name } => text::group_event_malformed(group, name),
         GroupEvent::BadIntroduction => text::group_event_bad_introduction(group),
         GroupEvent::LogFull => text::group_event_log_full(group),
+        GroupEvent::TimerChanged { name, seconds } => text::group_event_timer(group, name, &show_duration(*seconds)),
         _ => text::group_event_other(group),
     }
 }

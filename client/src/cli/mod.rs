@@ -7,7 +7,7 @@
 //! - [`demo`]: `sotto demo`.
 //! - [`chat`]: `sotto chat`, the terminal UI (its sentences in [`chat_text`]).
 //! - [`files`], [`files_cmd`]: `send --file`, progress bars, and received files.
-//! - [`group`]: `sotto group …`.
+//! - [`group`]: `sotto group …`; [`group_files`]: `group send --file` and group files received.
 //! - [`text`]: every sentence shown to a person.
 
 mod args;
@@ -20,6 +20,7 @@ mod files;
 mod files_cmd;
 mod forward;
 mod group;
+mod group_files;
 mod holder;
 mod text;
 

@@ -209,6 +209,26 @@ pub fn group_file_line(group: &str, from: &str, file: &str) -> String {
     format!("{group}/{from}: [file] {file}")
 }
 
+pub fn group_file_note(note: &str, text: &str) -> String {
+    if text.is_empty() { note.to_string() } else { format!("{note} {text}") }
+}
+
+pub fn group_file_sent(path: &str, copies: usize) -> String {
+    format!("Sent {path} to {copies} member(s) (stored by the relay for 48 hours).")
+}
+
+pub fn group_file_incoming(group: &str, from: &str, name: &str, size: &str) -> String {
+    format!("* {group}/{from} is sending {name} ({size}); downloading…")
+}
+
+pub fn group_file_saved(group: &str, from: &str, name: &str, size: &str, path: &str) -> String {
+    format!("{group}/{from}: [file] {name} ({size}) saved to {path}")
+}
+
+pub fn group_file_failed(group: &str, from: &str, name: &str, reason: &str) -> String {
+    format!("! {group}: the file {name} from \"{from}\" was not saved: {reason}")
+}
+
 pub fn group_file_entry(file: &str, text: &str) -> String {
     if text.is_empty() { format!("[file] {file}") } else { format!("[file] {file} {text}") }
 }
@@ -259,6 +279,22 @@ pub fn group_event_bad_introduction(group: &str) -> String {
 
 pub fn group_event_log_full(group: &str) -> String {
     format!("! {group}: too many membership changes; a change was ignored. Start a new group.")
+}
+
+pub fn group_timer_set(group: &str, duration: &str) -> String {
+    if duration == "off" {
+        format!("Messages in \"{group}\" no longer disappear (every member was told).")
+    } else {
+        format!("Messages in \"{group}\" now disappear after {duration}, for every member.")
+    }
+}
+
+pub fn group_event_timer(group: &str, name: &str, duration: &str) -> String {
+    if duration == "off" {
+        format!("* {group}: \"{name}\" turned disappearing messages off.")
+    } else {
+        format!("* {group}: \"{name}\" set messages to disappear after {duration}.")
+    }
 }
 
 pub fn group_event_other(group: &str) -> String {

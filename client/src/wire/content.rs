@@ -325,6 +325,8 @@ pub enum GroupOpKind {
     Invites = 8,
     /// An invite forwarded by the adder to the member it was made for.
     Introduce = 9,
+    /// The group's disappearing-message timer changed (see `app::group::timer`).
+    Timer = 10,
 }
 
 /// A group operation or message; the protocol is in `docs/END_TO_END.md` and `app::group`.
@@ -371,6 +373,10 @@ pub struct GroupOp {
     /// For Text: a file instead of (or with) text.
     #[prost(message, optional, tag = "13")]
     pub attachment: Option<AttachmentPointer>,
+    /// For Timer: how long the group's messages live, in seconds (0: off); `clock` holds
+    /// the setter's clock in milliseconds when it was set.
+    #[prost(uint32, tag = "14")]
+    pub timer_seconds: u32,
 }
 
 /// Delivery receipts: the ids of the contents received.

@@ -9,7 +9,8 @@
 //! message GroupOp  { bytes group_id = 1; Kind kind = 2; repeated bytes member_ids = 3; string text = 4;
 //!                    uint64 clock = 5; bytes op_id = 6; bytes author = 7; GroupMember member = 8;
 //!                    repeated bytes audience = 9; repeated LoggedOp log = 10; string group_name = 11;
-//!                    repeated GroupInvite invites = 12; AttachmentPointer attachment = 13; }
+//!                    repeated GroupInvite invites = 12; AttachmentPointer attachment = 13;
+//!                    uint32 timer_seconds = 14; }
 //! message GroupMember { bytes member_id = 1; bytes identity_key = 2; string name = 3; }
 //! message LoggedOp    { bytes op_id = 1; uint64 clock = 2; bytes author = 3; Kind kind = 4;
 //!                       bytes target = 5; GroupMember member = 6; }
@@ -20,7 +21,7 @@ use prost::Message;
 
 use super::content::{
     AttachmentPointer, GROUP_ID_LEN, GroupOp, GroupOpKind, MAX_GROUP_MEMBERS, MAX_NAME_BYTES, MAX_TEXT_BYTES,
-    MEMBER_ID_LEN, at_most, exact,
+    MAX_TIMER_SECONDS, MEMBER_ID_LEN, at_most, exact,
 };
 use super::error::WireError;
 use super::invite::MAX_LINK_LEN;
@@ -138,6 +139,9 @@ pub(crate) fn validate_group_op(g: &GroupOp) -> Result<(), WireError> {
     for i in &g.invites {
         exact("group_op.invites.member_id", &i.member_id, MEMBER_ID_LEN)?;
         at_most("group_op.invites.link", i.link.len(), MAX_LINK_LEN)?;
+    }
+    if g.timer_seconds > MAX_TIMER_SECONDS {
+        return Err(WireError::OutOfRange { field: "group_op.timer_seconds", value: u64::from(g.timer_seconds) });
     }
     if let Some(a) = &g.attachment {
         // Only a group message carries a file.

@@ -189,3 +189,18 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_group_timer_round_trips_and_is_bounded() {
+    let timer = GroupOp {
+        group_id: vec![9; GROUP_ID_LEN],
+        kind: GroupOpKind::Timer as i32,
+        clock: 1_700_000_000_000,
+        timer_seconds: crate::wire::content::MAX_TIMER_SECONDS,
+        ..Default::default()
+    };
+    let back = decode_content(&wrap(timer.clone()).encode_to_vec()).unwrap();
+    assert!(matches!(back.body, Some(Body::GroupOp(g)) if g == timer));
+    let too_long = GroupOp { timer_seconds: crate::wire::content::MAX_TIMER_SECONDS + 1, ..timer };
+    assert!(matches!(err(too_long), WireError::OutOfRange { field: "group_op.timer_seconds", .. }));
+}

@@ -105,13 +105,50 @@ pub(crate) fn put_other(txn: &mut Txn<'_>, key: &[u8], plain: &[u8]) {
     txn.put(Table::Messages, key, &value);
 }
 
-/// The body of a record written by [`put_other`].
-pub(crate) fn other_body(raw: &[u8]) -> Result<Vec<u8>, AppError> {
-    let stored = parse(raw)?;
-    if stored.expires_at_ms.is_some() {
-        return Err(crate::store::StoreError::CorruptRecord("message record").into());
+/// [`put_other`] for a record that disappears at `expires_at_ms` (or never): sealed under
+/// its expiry bucket's epoch key, like a message.
+pub(crate) fn put_other_until(
+    txn: &mut Txn<'_>,
+    key: &[u8],
+    plain: &[u8],
+    expires_at_ms: Option<u64>,
+) -> Result<(), AppError> {
+    let Some(at) = expires_at_ms else {
+        put_other(txn, key, plain);
+        return Ok(());
+    };
+    let mut value = vec![RECORD_FORMAT_V1];
+    value.extend_from_slice(&at.to_le_bytes());
+    value.extend_from_slice(&txn.seal_until(at, &aad(key), plain)?);
+    txn.put(Table::Messages, key, &value);
+    Ok(())
+}
+
+/// Rewrites a record written by [`put_other_until`], keeping its expiry (an update must
+/// not extend its life). Nothing is written if it is gone.
+pub(crate) fn update_other(txn: &mut Txn<'_>, key: &[u8], plain: &[u8]) -> Result<(), AppError> {
+    match existing_expiry(txn, key)? {
+        Some(expires) => put_other_until(txn, key, plain, expires),
+        None => Ok(()),
     }
-    Ok(stored.body)
+}
+
+/// The record written by [`put_other_until`] at `key`, decoded; `None` once it has expired
+/// (even before the sweep).
+pub(crate) fn open_other<T: for<'de> serde::Deserialize<'de>>(
+    txn: &Txn<'_>,
+    key: &[u8],
+    raw: &[u8],
+) -> Result<Option<T>, AppError> {
+    let stored = parse(raw)?;
+    match stored.expires_at_ms {
+        None => Ok(Some(records::decode(&stored.body)?)),
+        Some(at) if at <= txn.now_ms() => Ok(None),
+        Some(_) => match txn.open_until(&aad(key), &stored.body)? {
+            Some(plain) => Ok(Some(records::decode(&plain)?)),
+            None => Ok(None),
+        },
+    }
 }
 
 /// Reads a message; `None` if there is none, or if it has expired (even before the sweep).

@@ -55,7 +55,7 @@ pub(super) async fn fan_out(
         }
         match contacts.get_mut(&state.info.identity).filter(|c| is_ready(c)) {
             Some(c) => {
-                send_copy(ptxn, c, op).await?;
+                send_copy(ptxn, c, op, super::timer::lifetime(g, op)).await?;
                 touched.insert(c.id, state.info.identity.clone());
                 report.copies += 1;
             }
@@ -76,11 +76,18 @@ pub(super) async fn fan_out(
 }
 
 /// One copy for one contact: the next sequence number, encrypted, sealed, into the outbox.
-/// The caller saves the contact (its sequence number moved).
-pub(super) async fn send_copy(ptxn: &ProtocolTxn<'_>, c: &mut Contact, op: &GroupOp) -> Result<(), AppError> {
+/// `lifetime` (seconds, 0: none) travels with it; its outbox entry dies with it. The caller
+/// saves the contact (its sequence number moved).
+pub(super) async fn send_copy(
+    ptxn: &ProtocolTxn<'_>,
+    c: &mut Contact,
+    op: &GroupOp,
+    lifetime: u32,
+) -> Result<(), AppError> {
     let seq = c.next_seq;
     c.next_seq += 1;
-    let content = content_of(seq, Body::GroupOp(op.clone()));
+    let mut content = content_of(seq, Body::GroupOp(op.clone()));
+    content.expire_seconds = lifetime;
     queue(ptxn, c, &content, None).await
 }
 
@@ -103,7 +110,7 @@ pub(super) async fn send_waiting(ptxn: &ProtocolTxn<'_>, g: &mut GroupRecord) ->
         };
         // A copy that no longer decodes (it was written by this device) is dropped.
         let Ok(op) = GroupOp::decode(p.op.as_slice()) else { continue };
-        send_copy(ptxn, c, &op).await?;
+        send_copy(ptxn, c, &op, super::timer::lifetime(g, &op)).await?;
         touched.push(state.info.identity.clone());
         sent += 1;
     }

@@ -11,16 +11,20 @@
 //! - `fanout`: encrypting one copy per member in one transaction.
 //! - `receive`: what an incoming group operation does.
 //! - `intro`: introductions between members who were not contacts.
+//! - `files`: files sent to a group (uploaded once, one pointer per member).
+//! - `timer`: the group's disappearing-message timer.
 //! - [`error`]: the error type, [`GroupError`].
 //!
 //! The protocol, step by step, is in `docs/END_TO_END.md` ("Groups").
 
 pub mod error;
 mod fanout;
+pub(super) mod files;
 mod intro;
 mod receive;
 pub mod record;
 pub mod state;
+mod timer;
 
 use std::collections::HashMap;
 
@@ -28,6 +32,7 @@ use rand::RngCore;
 
 pub use self::error::GroupError;
 pub use self::fanout::FanOutReport;
+pub use self::files::FileState;
 pub(crate) use self::intro::{introduction_answered_by, introduction_joined};
 pub(crate) use self::receive::receive;
 use self::record::GroupRecord;
@@ -77,6 +82,8 @@ pub enum GroupEvent {
     BadIntroduction,
     /// The membership log is full; the operation was ignored.
     LogFull,
+    /// A member set the group's disappearing-message timer (seconds; 0: off).
+    TimerChanged { name: String, seconds: u32 },
 }
 
 /// One member, as `sotto group members` shows them.
@@ -122,6 +129,8 @@ impl Client {
             invited: Vec::new(),
             intros: Vec::new(),
             next_local: 0,
+            timer_secs: 0,
+            timer_set_at_ms: 0,
         };
         record::put(&mut txn, &g)?;
         txn.commit()?;
@@ -294,9 +303,11 @@ impl Client {
                 text: op.text.clone(),
                 file_name: op.attachment.as_ref().map(|a| a.file_name.clone()),
                 sent_at_ms: super::now_ms(),
+                file_note: op.attachment.as_ref().map(|a| crate::files::describe(&a.file_name, a.size)),
             };
             let mut txn = ptxn.txn()?;
-            record::put_entry(&mut txn, &mut g, &entry)?;
+            let expires = timer::sent_expiry(&txn, &g);
+            record::put_entry(&mut txn, &mut g, &entry, expires)?;
             record::put(&mut txn, &g)?;
             report
         };
@@ -479,6 +490,9 @@ fn sync_messages(g: &GroupRecord) -> Vec<GroupOp> {
             kind: GroupOpKind::Sync as i32,
             log: chunk.to_vec(),
             group_name: g.name.clone(),
+            // The group's timer setting travels with the log.
+            clock: g.timer_set_at_ms,
+            timer_seconds: g.timer_secs,
             ..Default::default()
         })
         .collect()

@@ -23,7 +23,8 @@ pub(crate) async fn receive(
     ptxn: &ProtocolTxn<'_>,
     from: &ContactId,
     g: GroupOp,
-    sent_at_ms: u64,
+    (sent_at_ms, expire_seconds): (u64, u32),
+    files: &crate::files::FileSettings,
 ) -> Result<Vec<Notice>, AppError> {
     let (sender, identity) = {
         let txn = ptxn.txn()?;
@@ -48,7 +49,10 @@ pub(crate) async fn receive(
         return Ok(vec![dropped(&format!("a message for \"{}\", which you are no longer in", rec.name))]);
     }
     let notices = match kind {
-        GroupOpKind::Text => on_text(ptxn, &mut rec, &before, &sender, &sender_id, g, sent_at_ms)?,
+        GroupOpKind::Text => {
+            on_text(ptxn, &mut rec, &before, (&sender, &sender_id), g, (sent_at_ms, expire_seconds, files))?
+        }
+        GroupOpKind::Timer => super::timer::on_timer(&mut rec, &before, (&sender, &sender_id), &g),
         GroupOpKind::Invites => on_invites(ptxn, &mut rec, &before, &sender, &sender_id, &g).await?,
         GroupOpKind::Introduce => on_introduce(ptxn, &mut rec, &before, &sender, &sender_id, &g)?,
         _ => on_op(ptxn, &mut rec, &before, &sender, &sender_id, &g).await?,
@@ -61,28 +65,32 @@ fn on_text(
     ptxn: &ProtocolTxn<'_>,
     rec: &mut GroupRecord,
     m: &Membership,
-    sender: &Contact,
-    sender_id: &MemberId,
+    (sender, sender_id): (&Contact, &MemberId),
     g: GroupOp,
-    sent_at_ms: u64,
+    (sent_at_ms, expire_seconds, files): (u64, u32, &crate::files::FileSettings),
 ) -> Result<Vec<Notice>, AppError> {
     if !m.is_member(sender_id) {
         return Ok(vec![group(rec, GroupEvent::NotAMember { name: sender.name.clone() })]);
     }
-    let file_name = g.attachment.as_ref().map(|a| a.file_name.clone());
+    let expires = super::timer::received_expiry(&*ptxn.txn()?, rec, expire_seconds);
+    if let Some(pointer) = &g.attachment {
+        let when = (sent_at_ms, expires);
+        return Ok(vec![super::files::on_file(ptxn, rec, sender, pointer, (g.text.clone(), when), files)?]);
+    }
     let entry = record::GroupEntry {
         outgoing: false,
         from: sender.name.clone(),
         text: g.text.clone(),
-        file_name: file_name.clone(),
+        file_name: None,
         sent_at_ms,
+        file_note: None,
     };
-    record::put_entry(&mut *ptxn.txn()?, rec, &entry)?;
+    record::put_entry(&mut *ptxn.txn()?, rec, &entry, expires)?;
     Ok(vec![Notice::GroupMessage {
         group: rec.name.clone(),
         from: sender.name.clone(),
         text: g.text,
-        file_name,
+        file_name: None,
         sent_at_ms,
     }])
 }
@@ -165,6 +173,8 @@ async fn on_sync(
                 invited: Vec::new(),
                 intros: Vec::new(),
                 next_local: 0,
+                timer_secs: 0,
+                timer_set_at_ms: 0,
             }
         }
     };
@@ -185,6 +195,8 @@ async fn on_sync(
             rec.ops.push(op);
         }
     }
+    // The group's timer setting travels with the log (from an admin, or to a newcomer).
+    super::timer::apply(&mut rec, g.clock, g.timer_seconds);
     let after = rec.membership();
     let mut notices = Vec::new();
     if malformed {

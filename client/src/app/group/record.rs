@@ -6,6 +6,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::GroupError;
 use super::state::{GroupId, MemberId, Membership, Op, replay};
+use crate::app::defences::expiry;
 use crate::app::error::AppError;
 use crate::app::records;
 use crate::store::{Table, Txn};
@@ -33,6 +34,12 @@ pub struct GroupRecord {
     pub intros: Vec<HeldIntro>,
     /// Local counter for the group's history.
     pub next_local: u64,
+    /// The group's disappearing-message timer in seconds (0: off), and the setter's clock
+    /// when it was set (the later setting wins; see `group::timer`).
+    #[serde(default)]
+    pub timer_secs: u32,
+    #[serde(default)]
+    pub timer_set_at_ms: u64,
 }
 
 /// An encoded `GroupOp` for a member this device has no session with yet.
@@ -127,6 +134,11 @@ pub struct GroupEntry {
     pub file_name: Option<String>,
     /// The sender's clock, in milliseconds since the epoch.
     pub sent_at_ms: u64,
+    /// For a file: how it stands, as the history shows it (`[file] NAME (SIZE)`, then
+    /// `saved to PATH` or why it was not). Absent in entries written before files were
+    /// received in groups.
+    #[serde(default)]
+    pub file_note: Option<String>,
 }
 
 /// The record key of a group's history entry: a keyed hash of the group, then a counter.
@@ -136,27 +148,48 @@ fn entry_key(txn: &Txn<'_>, group: &GroupId, local: u64) -> Vec<u8> {
     k
 }
 
-/// Adds an entry to `g`'s history (the caller saves `g`: its counter moved).
-pub fn put_entry(txn: &mut Txn<'_>, g: &mut GroupRecord, e: &GroupEntry) -> Result<(), AppError> {
+/// Adds an entry to `g`'s history (the caller saves `g`: its counter moved), to disappear
+/// at `expires_at_ms` (or never). Returns the entry's record key.
+pub fn put_entry(
+    txn: &mut Txn<'_>,
+    g: &mut GroupRecord,
+    e: &GroupEntry,
+    expires_at_ms: Option<u64>,
+) -> Result<Vec<u8>, AppError> {
     let key = entry_key(txn, &g.id, g.next_local);
     g.next_local += 1;
-    crate::app::defences::expiry::put_other(txn, &key, &records::encode(e)?);
-    Ok(())
+    expiry::put_other_until(txn, &key, &records::encode(e)?, expires_at_ms)?;
+    Ok(key)
 }
 
-/// A group's history, in the order the messages were sent.
+/// Rewrites the history entry at `key` (returned by [`put_entry`]), keeping its expiry;
+/// nothing if it is gone.
+pub fn update_entry(txn: &mut Txn<'_>, key: &[u8], e: &GroupEntry) -> Result<(), AppError> {
+    expiry::update_other(txn, key, &records::encode(e)?)
+}
+
+/// The history entry at `key`, if it is still there (and has not expired).
+pub fn entry_at(txn: &Txn<'_>, key: &[u8]) -> Result<Option<GroupEntry>, AppError> {
+    match txn.get(Table::Messages, key)? {
+        Some(raw) => expiry::open_other(txn, key, &raw),
+        None => Ok(None),
+    }
+}
+
+/// A group's history, in the order the messages were sent (expired entries left out).
 pub fn history(txn: &Txn<'_>, group: &GroupId) -> Result<Vec<GroupEntry>, AppError> {
     let prefix = entry_key(txn, group, 0);
     let prefix = &prefix[..prefix.len() - 8];
-    let mut out: Vec<(u64, GroupEntry)> = txn
-        .scan_table(Table::Messages)?
-        .iter()
-        .filter(|(k, _)| k.starts_with(prefix))
-        .map(|(k, v)| {
-            let local = k.get(prefix.len()..).and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(0, u64::from_be_bytes);
-            Ok((local, records::decode(&crate::app::defences::expiry::other_body(v)?)?))
-        })
-        .collect::<Result<_, AppError>>()?;
+    let mut out: Vec<(u64, GroupEntry)> = Vec::new();
+    for (k, v) in txn.scan_table(Table::Messages)? {
+        if !k.starts_with(prefix) {
+            continue;
+        }
+        let local = k.get(prefix.len()..).and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(0, u64::from_be_bytes);
+        if let Some(e) = expiry::open_other(txn, &k, &v)? {
+            out.push((local, e));
+        }
+    }
     out.sort_by_key(|(local, e)| (e.sent_at_ms, *local));
     Ok(out.into_iter().map(|(_, e)| e).collect())
 }
