@@ -23,6 +23,8 @@ pub const SERVER_THREAD: &str = "relay-worker";
 pub const CLIENT_THREAD: &str = "bench-client";
 /// The sled database's directory inside a relay's data directory (as `sotto-relay`).
 const DB_DIR: &str = "db";
+/// The blob directory in it, as `sotto-relay --data` lays it out.
+const BLOB_DIR: &str = "blobs";
 
 /// The relay's storage engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,7 +137,8 @@ impl Relay {
         match store {
             StoreKind::Sled => {
                 let dir = data_dir(base)?;
-                let s = Arc::new(SledStore::new(SledKv::open(&dir.path().join(DB_DIR))?));
+                let kv = SledKv::open(&dir.path().join(DB_DIR))?;
+                let s = Arc::new(SledStore::with_blob_files(kv, &dir.path().join(BLOB_DIR))?);
                 data = Some(dir);
                 runtime.spawn(serve(listener, config, s, stopped));
             }

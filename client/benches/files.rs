@@ -98,7 +98,9 @@ async fn sotto_round_trip(file: &Path, root: &Path, run: usize, default_limits: 
         limits.frame_burst = 1_000_000;
     }
     let config = RelayConfig { limits, ..RelayConfig::new(identity) };
-    let store = Arc::new(SledStore::new(SledKv::open(&dir.join("relay")).unwrap()));
+    // Laid out as `sotto-relay --data` lays it out: sled for records, a file per blob.
+    let kv = SledKv::open(&dir.join("relay").join("db")).unwrap();
+    let store = Arc::new(SledStore::with_blob_files(kv, &dir.join("relay").join("blobs")).unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let relay = tokio::spawn(sotto_server::run(listener, config, store, async {
         let _ = stopped.await;

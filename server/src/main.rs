@@ -25,6 +25,9 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// The sled database's directory inside the data directory.
 const DB_DIR: &str = "db";
 
+/// The directory in `--data` holding one file per blob.
+const BLOB_DIR: &str = "blobs";
+
 /// Forwards sealed, fixed-size cells between anonymous mailboxes.
 #[derive(Parser)]
 #[command(name = "sotto-relay", version)]
@@ -110,7 +113,8 @@ async fn start(args: Args) -> Result<()> {
     }
     match &args.data {
         Some(dir) if !args.ephemeral => {
-            let store = Arc::new(SledStore::new(SledKv::open(&dir.join(DB_DIR))?));
+            let kv = SledKv::open(&dir.join(DB_DIR))?;
+            let store = Arc::new(SledStore::with_blob_files(kv, &dir.join(BLOB_DIR))?);
             serve(listener, config, store).await
         }
         _ => serve(listener, config, Arc::new(MemoryStore::new(MemoryKv::new()))).await,

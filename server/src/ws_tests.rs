@@ -136,3 +136,15 @@ fn encode_frame_length_forms() {
     assert_eq!(encode_frame(OP_BINARY, &[0; 126])[..4], [0x82, 126, 0, 126]);
     assert_eq!(encode_frame(OP_BINARY, &[0; 0x10000])[..10], [0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0]);
 }
+
+#[test]
+fn unmask_matches_the_definition_at_every_length() {
+    let mask = [0x12, 0x34, 0x56, 0x78];
+    for len in 0..40 {
+        let data: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+        let mut fast = data.clone();
+        unmask(&mut fast, mask);
+        let slow: Vec<u8> = data.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]).collect();
+        assert_eq!(fast, slow, "length {len}");
+    }
+}

@@ -124,6 +124,105 @@ async fn sled_store_passes_the_suite() {
 }
 
 #[tokio::test]
+async fn sled_store_with_blob_files_passes_the_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = dir.path().join("blobs");
+    suite(&SledStore::with_blob_files(SledKv::open(&dir.path().join("db")).unwrap(), &blobs).unwrap()).await;
+    // The suite's blobs expired or were never created: no file stays behind.
+    assert_eq!(std::fs::read_dir(&blobs).unwrap().count(), 0);
+}
+
+fn chunk(tag: u8) -> Chunk {
+    Chunk::new(vec![tag; BLOB_CHUNK_SIZE]).unwrap()
+}
+
+/// A crash can keep a blob's record but lose unsynced chunk writes: the relay reports
+/// only what its file holds, the upload resumes from there, and the blob reads back whole.
+#[tokio::test]
+async fn blob_files_resume_from_what_the_file_kept_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, blobs) = (dir.path().join("db"), dir.path().join("blobs"));
+    let (w, r) = (BlobWriteId([4; 24]), BlobReadId([5; 24]));
+    let size = 3 * BLOB_CHUNK_SIZE as u64 + 10;
+    {
+        let store = SledStore::with_blob_files(SledKv::open(&db).unwrap(), &blobs).unwrap();
+        store.blob_create(w, r, size, DAY + 2, quotas()).await.unwrap();
+        for i in 0..3u8 {
+            store.blob_put(w, u64::from(i) * BLOB_CHUNK_SIZE as u64, chunk(i)).await.unwrap();
+        }
+        store.flush().await.unwrap();
+    }
+    // The third chunk and half the second never reached the disk.
+    let file = std::fs::read_dir(&blobs).unwrap().next().unwrap().unwrap().path();
+    std::fs::OpenOptions::new().write(true).open(&file).unwrap().set_len(BLOB_CHUNK_SIZE as u64 * 3 / 2).unwrap();
+
+    let store = SledStore::with_blob_files(SledKv::open(&db).unwrap(), &blobs).unwrap();
+    assert_eq!(store.blob_status(w).await.unwrap().received, BLOB_CHUNK_SIZE as u64);
+    assert!(matches!(store.blob_put(w, 3 * BLOB_CHUNK_SIZE as u64, chunk(3)).await, Err(StoreError::BadOffset)));
+    for i in 1..3u8 {
+        store.blob_put(w, u64::from(i) * BLOB_CHUNK_SIZE as u64, chunk(i)).await.unwrap();
+    }
+    let last = Chunk::new(vec![9; 10]).unwrap();
+    assert_eq!(store.blob_put(w, 3 * BLOB_CHUNK_SIZE as u64, last.clone()).await.unwrap().received, size);
+    for i in 0..3u8 {
+        let (sz, c) = store.blob_get(r, u64::from(i) * BLOB_CHUNK_SIZE as u64).await.unwrap();
+        assert_eq!((sz, c), (size, chunk(i)));
+    }
+    assert_eq!(store.blob_get(r, 3 * BLOB_CHUNK_SIZE as u64).await.unwrap().1, last);
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), size);
+}
+
+/// A crash after a blob's last chunk reached its file but before the record said so:
+/// the relay asks for the last chunk again rather than call the blob complete.
+#[tokio::test]
+async fn a_blob_file_whole_but_not_recorded_complete_takes_its_last_chunk_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, blobs) = (dir.path().join("db"), dir.path().join("blobs"));
+    let (w, r) = (BlobWriteId([4; 24]), BlobReadId([5; 24]));
+    let size = 2 * BLOB_CHUNK_SIZE as u64;
+    {
+        let store = SledStore::with_blob_files(SledKv::open(&db).unwrap(), &blobs).unwrap();
+        store.blob_create(w, r, size, DAY + 2, quotas()).await.unwrap();
+        store.blob_put(w, 0, chunk(0)).await.unwrap();
+        store.flush().await.unwrap();
+    }
+    // The second chunk's bytes landed; the record never heard of it.
+    let file = blobs.join(hex::encode([4u8; 24]));
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes.extend_from_slice(chunk(1).as_bytes());
+    std::fs::write(&file, bytes).unwrap();
+
+    let store = SledStore::with_blob_files(SledKv::open(&db).unwrap(), &blobs).unwrap();
+    assert_eq!(store.blob_status(w).await.unwrap().received, BLOB_CHUNK_SIZE as u64);
+    assert!(matches!(store.blob_get(r, 0).await, Err(StoreError::BlobIncomplete)));
+    assert_eq!(store.blob_put(w, BLOB_CHUNK_SIZE as u64, chunk(1)).await.unwrap().received, size);
+    assert_eq!(store.blob_get(r, BLOB_CHUNK_SIZE as u64).await.unwrap().1, chunk(1));
+}
+
+/// A file whose record is gone (a crash between deleting the two) is deleted at open;
+/// files the relay did not write are left alone; a missing file reads as corrupt.
+#[tokio::test]
+async fn blob_files_without_a_record_are_removed_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, blobs) = (dir.path().join("db"), dir.path().join("blobs"));
+    let (w, r) = (BlobWriteId([4; 24]), BlobReadId([5; 24]));
+    {
+        let store = SledStore::with_blob_files(SledKv::open(&db).unwrap(), &blobs).unwrap();
+        store.blob_create(w, r, 10, DAY + 2, quotas()).await.unwrap();
+        store.blob_put(w, 0, Chunk::new(vec![1; 10]).unwrap()).await.unwrap();
+    }
+    let orphan = blobs.join(hex::encode([6u8; 24]));
+    std::fs::write(&orphan, b"left by a crash").unwrap();
+    std::fs::write(blobs.join("notes.txt"), b"not the relay's").unwrap();
+    let store = SledStore::with_blob_files(SledKv::open(&db).unwrap(), &blobs).unwrap();
+    assert!(!orphan.exists());
+    assert!(blobs.join("notes.txt").exists());
+    assert_eq!(store.blob_get(r, 0).await.unwrap().1, Chunk::new(vec![1; 10]).unwrap());
+    std::fs::remove_file(blobs.join(hex::encode([4u8; 24]))).unwrap();
+    assert!(matches!(store.blob_get(r, 0).await, Err(StoreError::Corrupt)));
+}
+
+#[tokio::test]
 async fn sled_store_keeps_everything_across_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let (r, s) = ids(1);

@@ -8,7 +8,7 @@
 //! 'Q' recv_id seq:u64be    -> expires_day envelope
 //! 'B' write_id             -> read_id size received expires_day
 //! 'R' read_id              -> write_id
-//! 'C' write_id index:u64be -> chunk
+//! 'C' write_id index:u64be -> chunk (only where chunks live in the map: see [`super::chunks`])
 //! 'T'                      -> total declared bytes of live blobs
 //! ```
 //!
@@ -21,6 +21,7 @@ use std::sync::{Mutex, MutexGuard};
 use sotto_proto::limits::{BLOB_CHUNK_SIZE, ENVELOPE_SIZE, ID_LEN};
 use sotto_proto::{BlobReadId, BlobWriteId, Chunk, Envelope, PublicKey, RecvId, SendId};
 
+use super::chunks::Chunks;
 use super::{BlobProgress, Mailbox, Quotas, SendTarget, Store, StoreError, SweepCounts};
 
 /// One write in an atomic batch: a value to put, or `None` to remove.
@@ -52,7 +53,7 @@ const T_SEND: u8 = b'S';
 const T_QUEUE: u8 = b'Q';
 const T_BLOB: u8 = b'B';
 const T_READ: u8 = b'R';
-const T_CHUNK: u8 = b'C';
+pub(super) const T_CHUNK: u8 = b'C';
 const K_BLOB_TOTAL: &[u8] = b"T";
 
 const MAILBOX_RECORD_LEN: usize = ID_LEN + 32 + 1 + 32 + 4 + 8 + 4;
@@ -63,6 +64,7 @@ pub struct KvStore<K: Kv> {
     kv: K,
     stripes: Vec<Mutex<()>>,
     blob_total: Mutex<()>,
+    chunks: Chunks,
 }
 
 impl<K: Kv> KvStore<K> {
@@ -71,9 +73,25 @@ impl<K: Kv> KvStore<K> {
         &self.kv
     }
 
-    /// A store over `kv`.
+    /// A store over `kv`, blob chunks included.
     pub fn new(kv: K) -> Self {
-        Self { kv, stripes: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(), blob_total: Mutex::new(()) }
+        Self::with_chunks(kv, Chunks::InKv)
+    }
+
+    /// A store over `kv` that keeps blob chunks in one file per blob in `blob_dir`
+    /// (created if missing). Files a crash left without a record are deleted.
+    pub fn with_blob_files(kv: K, blob_dir: &std::path::Path) -> Result<Self, StoreError> {
+        let store = Self::with_chunks(kv, Chunks::files(blob_dir)?);
+        store.remove_orphan_files(|w| store.kv.get(&key(T_BLOB, &w.0)).map_or(true, |r| r.is_some()))?;
+        Ok(store)
+    }
+
+    fn with_chunks(kv: K, chunks: Chunks) -> Self {
+        Self { kv, stripes: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(), blob_total: Mutex::new(()), chunks }
+    }
+
+    pub(super) fn chunks(&self) -> &Chunks {
+        &self.chunks
     }
 
     /// The engine underneath.
@@ -109,7 +127,7 @@ impl<K: Kv> KvStore<K> {
     }
 
     /// Every key with `start <= key < end`, as removals for a batch.
-    fn removals(&self, start: Vec<u8>, end: &[u8]) -> Result<Vec<BatchOp>, StoreError> {
+    pub(super) fn removals(&self, start: Vec<u8>, end: &[u8]) -> Result<Vec<BatchOp>, StoreError> {
         let mut batch = Vec::new();
         self.walk(start, end, |k, _| {
             batch.push((k, None));
@@ -157,7 +175,14 @@ impl<K: Kv> KvStore<K> {
         self.kv.apply(batch)
     }
 
-    fn put_chunk_now(&self, write_id: BlobWriteId, offset: u64, data: &Chunk) -> Result<BlobProgress, StoreError> {
+    /// Checks and writes a chunk; returns the record update still to apply (after the
+    /// blob file is synced, when this chunk completes the blob).
+    fn put_chunk_now(
+        &self,
+        write_id: BlobWriteId,
+        offset: u64,
+        data: &Chunk,
+    ) -> Result<(PendingBlob, BlobProgress), StoreError> {
         let _g = self.lock(&write_id.0);
         let bkey = key(T_BLOB, &write_id.0);
         let mut blob = self.kv.get(&bkey)?.map(|v| decode_blob(&v)).transpose()?.ok_or(StoreError::NoBlob)?;
@@ -166,19 +191,23 @@ impl<K: Kv> KvStore<K> {
         let complete_after = end == blob.size;
         // Chunks follow each other exactly and only the last may be short. No chunk is
         // empty: a zero-byte blob is complete when created.
-        if offset != blob.received
+        if offset != self.chunks_received(&write_id, blob.received, blob.size)
             || end > blob.size
             || (len as usize != BLOB_CHUNK_SIZE && !complete_after)
             || len == 0
         {
             return Err(StoreError::BadOffset);
         }
-        blob.received = end;
-        self.kv.apply(vec![
-            (chunk_key(&write_id, offset / BLOB_CHUNK_SIZE as u64), Some(data.as_bytes().to_vec())),
-            (bkey, Some(encode_blob(&blob))),
-        ])?;
-        Ok(BlobProgress { received: blob.received, size: blob.size })
+        let chunk = self.write_chunk(&write_id, offset / BLOB_CHUNK_SIZE as u64, data)?;
+        // A blob file's length says how much arrived, so its record changes only when
+        // the blob is complete; chunks in the map move the record with every chunk.
+        let record = if chunk.is_some() || complete_after {
+            blob.received = end;
+            Some(encode_blob(&blob))
+        } else {
+            None
+        };
+        Ok((PendingBlob { key: bkey, record, chunk }, BlobProgress { received: end, size: blob.size }))
     }
 
     fn sweep_now(&self, today: u32) -> Result<SweepCounts, StoreError> {
@@ -244,12 +273,13 @@ impl<K: Kv> KvStore<K> {
     fn remove_blob(&self, write_id: &BlobWriteId, blob: &BlobRecord) -> Result<(), StoreError> {
         let _g = self.lock(&write_id.0);
         let _t = self.blob_total.lock().unwrap_or_else(|p| p.into_inner());
-        let mut batch = self.removals(chunk_key(write_id, 0), &chunk_key(write_id, u64::MAX))?;
+        let mut batch = self.chunk_removals(write_id)?;
         let total = self.blob_total_now()?.saturating_sub(blob.size);
         batch.push((K_BLOB_TOTAL.to_vec(), Some(total.to_be_bytes().to_vec())));
         batch.push((key(T_READ, &blob.read_id.0), None));
         batch.push((key(T_BLOB, &write_id.0), None));
-        self.kv.apply(batch)
+        self.kv.apply(batch)?;
+        self.remove_chunk_file(write_id)
     }
 
     fn blob_total_now(&self) -> Result<u64, StoreError> {
@@ -399,11 +429,27 @@ impl<K: Kv> Store for KvStore<K> {
     }
 
     async fn blob_put(&self, write_id: BlobWriteId, offset: u64, data: Chunk) -> Result<BlobProgress, StoreError> {
-        let progress = self.put_chunk_now(write_id, offset, &data)?;
+        let (pending, progress) = self.put_chunk_now(write_id, offset, &data)?;
         // Chunks before the last are acknowledged at once: after a crash the upload
         // resumes from what `blob_status` reports. The last one waits for the disk, so a
-        // completed upload is durable before the sender passes the pointer on.
-        if progress.received == progress.size {
+        // completed upload is durable before the sender passes the pointer on; its bytes
+        // are synced before the record that says so is written.
+        let complete = progress.received == progress.size;
+        if complete {
+            self.sync_chunks(&write_id).await?;
+        }
+        if let Some(record) = pending.record {
+            let _g = self.lock(&write_id.0);
+            // Another put of the same chunk may have raced this one: the record only moves
+            // forward.
+            let now = self.kv.get(&pending.key)?.map(|v| decode_blob(&v)).transpose()?.ok_or(StoreError::NoBlob)?;
+            if now.received < progress.received {
+                let mut batch: Vec<BatchOp> = pending.chunk.into_iter().collect();
+                batch.push((pending.key, Some(record)));
+                self.kv.apply(batch)?;
+            }
+        }
+        if complete {
             self.kv.durable().await?;
         }
         Ok(progress)
@@ -412,7 +458,7 @@ impl<K: Kv> Store for KvStore<K> {
     async fn blob_status(&self, write_id: BlobWriteId) -> Result<BlobProgress, StoreError> {
         let blob =
             self.kv.get(&key(T_BLOB, &write_id.0))?.map(|v| decode_blob(&v)).transpose()?.ok_or(StoreError::NoBlob)?;
-        Ok(BlobProgress { received: blob.received, size: blob.size })
+        Ok(BlobProgress { received: self.chunks_received(&write_id, blob.received, blob.size), size: blob.size })
     }
 
     async fn blob_get(&self, read_id: BlobReadId, offset: u64) -> Result<(u64, Chunk), StoreError> {
@@ -429,7 +475,8 @@ impl<K: Kv> Store for KvStore<K> {
         if offset % BLOB_CHUNK_SIZE as u64 != 0 || offset >= blob.size {
             return Err(StoreError::BadOffset);
         }
-        let data = self.kv.get(&chunk_key(&write_id, offset / BLOB_CHUNK_SIZE as u64))?.ok_or(StoreError::Corrupt)?;
+        let len = (blob.size - offset).min(BLOB_CHUNK_SIZE as u64) as usize;
+        let data = self.read_chunk(&write_id, offset / BLOB_CHUNK_SIZE as u64, len)?;
         Ok((blob.size, Chunk::new(data).map_err(|_| StoreError::Corrupt)?))
     }
 
@@ -473,10 +520,13 @@ fn queue_range(recv_id: &RecvId) -> (Vec<u8>, Vec<u8>) {
     (start, end)
 }
 
-fn chunk_key(write_id: &BlobWriteId, index: u64) -> Vec<u8> {
-    let mut k = key(T_CHUNK, &write_id.0);
-    k.extend_from_slice(&index.to_be_bytes());
-    k
+/// A checked chunk's record update, applied once the chunk is where it belongs.
+struct PendingBlob {
+    key: Vec<u8>,
+    /// The blob's new record, if it changes.
+    record: Option<Vec<u8>>,
+    /// The chunk itself, where chunks live in the map.
+    chunk: Option<BatchOp>,
 }
 
 /// The smallest key greater than `k`.

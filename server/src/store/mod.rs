@@ -1,6 +1,7 @@
 //! Storage: what the relay keeps, behind the [`Store`] trait.
 //!
 //! - [`kv`]: the mailbox and blob logic, written once over an ordered key-value engine.
+//! - `chunks`: where blob chunks live (in the map, or one file per blob beside sled).
 //! - [`sled`]: the durable engine (the default), with group commit.
 //! - [`memory`]: the in-memory engine for `--ephemeral`.
 //! - [`redis`]: Redis Cluster, shared by several relay processes (`--store redis-cluster://`).
@@ -10,6 +11,7 @@
 //! envelopes with their expiry day, and blobs with theirs. No address, no time finer than
 //! a day, no log of operations.
 
+mod chunks;
 pub mod kv;
 pub mod memory;
 pub mod redis;
