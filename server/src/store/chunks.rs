@@ -27,7 +27,7 @@ use sotto_proto::limits::BLOB_CHUNK_SIZE;
 use sotto_proto::{BlobWriteId, Chunk};
 
 use super::StoreError;
-use super::kv::{Kv, KvStore};
+use super::kv::{BatchOp, Kv, KvStore};
 
 /// Permissions of a blob file: the relay's user only, like the rest of its data.
 const FILE_MODE: u32 = 0o600;
@@ -60,7 +60,7 @@ impl<K: Kv> KvStore<K> {
         write_id: &BlobWriteId,
         index: u64,
         data: &Chunk,
-    ) -> Result<Option<(Vec<u8>, Option<Vec<u8>>)>, StoreError> {
+    ) -> Result<Option<BatchOp>, StoreError> {
         match self.chunks() {
             Chunks::InKv => Ok(Some((chunk_key(write_id, index), Some(data.as_bytes().to_vec())))),
             Chunks::Files(dir) => {
@@ -120,7 +120,7 @@ impl<K: Kv> KvStore<K> {
 
     /// The removals of a blob's chunks, for the batch that deletes its record; files are
     /// removed by [`Self::remove_chunk_file`] once that batch is applied.
-    pub(super) fn chunk_removals(&self, write_id: &BlobWriteId) -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>, StoreError> {
+    pub(super) fn chunk_removals(&self, write_id: &BlobWriteId) -> Result<Vec<BatchOp>, StoreError> {
         match self.chunks() {
             Chunks::InKv => self.removals(chunk_key(write_id, 0), &chunk_key(write_id, u64::MAX)),
             Chunks::Files(_) => Ok(Vec::new()),
