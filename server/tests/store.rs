@@ -200,7 +200,7 @@ async fn a_blob_file_whole_but_not_recorded_complete_takes_its_last_chunk_again(
 }
 
 /// A file whose record is gone (a crash between deleting the two) is deleted at open;
-/// files the relay did not write are left alone; a missing file reads as corrupt.
+/// files the relay did not write are left alone; a file gone missing reads as corrupt.
 #[tokio::test]
 async fn blob_files_without_a_record_are_removed_at_open() {
     let dir = tempfile::tempdir().unwrap();
@@ -218,7 +218,10 @@ async fn blob_files_without_a_record_are_removed_at_open() {
     assert!(!orphan.exists());
     assert!(blobs.join("notes.txt").exists());
     assert_eq!(store.blob_get(r, 0).await.unwrap().1, Chunk::new(vec![1; 10]).unwrap());
+    drop(store);
+    // Someone deleted the blob's file while the relay was down.
     std::fs::remove_file(blobs.join(hex::encode([4u8; 24]))).unwrap();
+    let store = SledStore::with_blob_files(SledKv::open(&db).unwrap(), &blobs).unwrap();
     assert!(matches!(store.blob_get(r, 0).await, Err(StoreError::Corrupt)));
 }
 

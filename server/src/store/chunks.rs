@@ -32,12 +32,60 @@ use super::kv::{BatchOp, Kv, KvStore};
 /// Permissions of a blob file: the relay's user only, like the rest of its data.
 const FILE_MODE: u32 = 0o600;
 
+/// Blob files kept open between chunks: a transfer touches one blob thousands of times
+/// in a row, and opening it for each chunk costs two system calls more. A few cover the
+/// transfers of one moment; the least recently used is closed first.
+const OPEN_BLOB_FILES: usize = 8;
+
 /// Where a store keeps its chunks.
 pub(crate) enum Chunks {
     /// As values in the key-value map (the in-memory engine).
     InKv,
-    /// One file per blob in this directory, named by the blob's write id in hex.
-    Files(PathBuf),
+    /// One file per blob in a directory, named by the blob's write id in hex.
+    Files(BlobFiles),
+}
+
+/// The blob directory and the files open in it.
+pub(crate) struct BlobFiles {
+    dir: PathBuf,
+    /// Most recently used last.
+    open: std::sync::Mutex<Vec<(BlobWriteId, std::sync::Arc<File>)>>,
+}
+
+impl BlobFiles {
+    fn path(&self, write_id: &BlobWriteId) -> PathBuf {
+        self.dir.join(hex::encode(write_id.0))
+    }
+
+    /// The blob's file, opened (and created if `create`) unless it is open already.
+    fn file(&self, write_id: &BlobWriteId, create: bool) -> std::io::Result<std::sync::Arc<File>> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = open.iter().position(|(w, _)| w == write_id) {
+            let entry = open.remove(i);
+            let file = entry.1.clone();
+            open.push(entry);
+            return Ok(file);
+        }
+        let file = std::sync::Arc::new(
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(create)
+                .truncate(false)
+                .mode(FILE_MODE)
+                .open(self.path(write_id))?,
+        );
+        if open.len() >= OPEN_BLOB_FILES {
+            open.remove(0);
+        }
+        open.push((*write_id, file.clone()));
+        Ok(file)
+    }
+
+    /// Closes the blob's file if it is open (before it is deleted).
+    fn forget(&self, write_id: &BlobWriteId) {
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).retain(|(w, _)| w != write_id);
+    }
 }
 
 impl Chunks {
@@ -48,7 +96,7 @@ impl Chunks {
             .mode(0o700)
             .create(dir)
             .map_err(io("creating the blob directory"))?;
-        Ok(Self::Files(dir.to_path_buf()))
+        Ok(Self::Files(BlobFiles { dir: dir.to_path_buf(), open: std::sync::Mutex::default() }))
     }
 }
 
@@ -63,14 +111,8 @@ impl<K: Kv> KvStore<K> {
     ) -> Result<Option<BatchOp>, StoreError> {
         match self.chunks() {
             Chunks::InKv => Ok(Some((chunk_key(write_id, index), Some(data.as_bytes().to_vec())))),
-            Chunks::Files(dir) => {
-                let file = OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .mode(FILE_MODE)
-                    .open(blob_path(dir, write_id))
-                    .map_err(io("opening a blob file"))?;
+            Chunks::Files(files) => {
+                let file = files.file(write_id, true).map_err(io("opening a blob file"))?;
                 file.write_all_at(data.as_bytes(), index * BLOB_CHUNK_SIZE as u64)
                     .map_err(io("writing a blob file"))?;
                 Ok(None)
@@ -81,10 +123,11 @@ impl<K: Kv> KvStore<K> {
     /// Makes a blob's bytes and its directory entry durable (before its record says it
     /// is complete). Nothing to do for chunks in the map: they commit with the record.
     pub(super) async fn sync_chunks(&self, write_id: &BlobWriteId) -> Result<(), StoreError> {
-        let Chunks::Files(dir) = self.chunks() else { return Ok(()) };
-        let (dir, path) = (dir.clone(), blob_path(dir, write_id));
+        let Chunks::Files(files) = self.chunks() else { return Ok(()) };
+        let file = files.file(write_id, false).map_err(io("syncing a blob file"))?;
+        let dir = files.dir.clone();
         let synced = tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
-            File::open(&path).and_then(|f| f.sync_data()).map_err(io("syncing a blob file"))?;
+            file.sync_data().map_err(io("syncing a blob file"))?;
             File::open(&dir).and_then(|d| d.sync_all()).map_err(io("syncing the blob directory"))
         })
         .await;
@@ -95,8 +138,8 @@ impl<K: Kv> KvStore<K> {
     pub(super) fn read_chunk(&self, write_id: &BlobWriteId, index: u64, len: usize) -> Result<Vec<u8>, StoreError> {
         match self.chunks() {
             Chunks::InKv => self.engine().get(&chunk_key(write_id, index))?.ok_or(StoreError::Corrupt),
-            Chunks::Files(dir) => {
-                let file = File::open(blob_path(dir, write_id)).map_err(missing_is_corrupt)?;
+            Chunks::Files(files) => {
+                let file = files.file(write_id, false).map_err(missing_is_corrupt)?;
                 let mut buf = vec![0u8; len];
                 file.read_exact_at(&mut buf, index * BLOB_CHUNK_SIZE as u64).map_err(missing_is_corrupt)?;
                 Ok(buf)
@@ -107,14 +150,15 @@ impl<K: Kv> KvStore<K> {
     /// How much of a blob arrived: the record's count once complete (or for chunks in
     /// the map), else what its file holds in whole chunks.
     pub(super) fn chunks_received(&self, write_id: &BlobWriteId, recorded: u64, size: u64) -> u64 {
-        let Chunks::Files(dir) = self.chunks() else { return recorded };
+        let Chunks::Files(files) = self.chunks() else { return recorded };
         if recorded == size {
             return size;
         }
         // Never all of it: until the record says complete, the last chunk is still to
         // come (a crash after its write and before the record is written means sending
         // it again).
-        let held = std::fs::metadata(blob_path(dir, write_id)).map_or(0, |m| m.len()).min(size.saturating_sub(1));
+        let held = files.file(write_id, false).and_then(|f| f.metadata()).map_or(0, |m| m.len());
+        let held = held.min(size.saturating_sub(1));
         held - held % BLOB_CHUNK_SIZE as u64
     }
 
@@ -129,8 +173,9 @@ impl<K: Kv> KvStore<K> {
 
     /// Deletes a blob's file, if it has one.
     pub(super) fn remove_chunk_file(&self, write_id: &BlobWriteId) -> Result<(), StoreError> {
-        let Chunks::Files(dir) = self.chunks() else { return Ok(()) };
-        match std::fs::remove_file(blob_path(dir, write_id)) {
+        let Chunks::Files(files) = self.chunks() else { return Ok(()) };
+        files.forget(write_id);
+        match std::fs::remove_file(files.path(write_id)) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io("removing a blob file")(e)),
@@ -140,9 +185,9 @@ impl<K: Kv> KvStore<K> {
     /// Deletes blob files without a record (left by a crash between deleting a record
     /// and its file). Returns how many.
     pub(super) fn remove_orphan_files(&self, has_record: impl Fn(&BlobWriteId) -> bool) -> Result<u64, StoreError> {
-        let Chunks::Files(dir) = self.chunks() else { return Ok(0) };
+        let Chunks::Files(files) = self.chunks() else { return Ok(0) };
         let mut removed = 0;
-        for entry in std::fs::read_dir(dir).map_err(io("listing the blob directory"))? {
+        for entry in std::fs::read_dir(&files.dir).map_err(io("listing the blob directory"))? {
             let entry = entry.map_err(io("listing the blob directory"))?;
             let name = entry.file_name();
             let id = name.to_str().and_then(|n| hex::decode(n).ok()).and_then(|b| <[u8; 24]>::try_from(b).ok());
@@ -164,10 +209,6 @@ pub(super) fn chunk_key(write_id: &BlobWriteId, index: u64) -> Vec<u8> {
     k.extend_from_slice(&write_id.0);
     k.extend_from_slice(&index.to_be_bytes());
     k
-}
-
-fn blob_path(dir: &Path, write_id: &BlobWriteId) -> PathBuf {
-    dir.join(hex::encode(write_id.0))
 }
 
 fn io(what: &'static str) -> impl Fn(std::io::Error) -> StoreError {
