@@ -128,8 +128,14 @@ async fn sotto_round_trip(file: &Path, root: &Path, run: usize, default_limits: 
 
     let start = Instant::now();
     alice.send_file("Bob", file, &NoProgress).await.unwrap();
+    let uploaded = start.elapsed();
     let n = wait_for(&mut bob, |n| matches!(n, Notice::FileSaved { .. } | Notice::FileFailed { .. })).await;
     let took = start.elapsed();
+    println!(
+        "  (sotto: upload and pointer {:.2} s, download and save {:.2} s)",
+        uploaded.as_secs_f64(),
+        (took - uploaded).as_secs_f64()
+    );
     assert!(matches!(n, Notice::FileSaved { .. }), "{n:?}");
     drop((alice, bob));
     let _ = stop.send(());
