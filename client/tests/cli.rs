@@ -79,6 +79,32 @@ fn listen_in_one_process_and_send_from_another_share_the_profile() {
     rt.block_on(relay.stop());
 }
 
+/// `sotto invite` run while `listen` holds the profile is carried out by the listener,
+/// which must then also receive on the new invite's mailbox.
+#[test]
+fn an_invite_made_while_listen_runs_is_answered_to_the_listener() {
+    let rt = rt();
+    let relay = rt.block_on(TestRelay::start());
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b, c) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("c"));
+    introduce(&relay.address.to_string(), &a, &b);
+    ok(&c, &["init", "--relay", &relay.address.to_string(), "--name", "Carol"]);
+
+    let mut listener =
+        sotto(&a, &["listen", "--timeout", "30"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let link = ok(&a, &["invite", "--name", "Carol", "--no-qr"]);
+    let link = link.lines().find(|l| l.starts_with("sotto:")).unwrap().to_string();
+    ok(&c, &["accept", &link, "--name", "Alice"]);
+    ok(&c, &["send", "Alice", "hello from Carol"]);
+    let mut lines = BufReader::new(listener.stdout.take().unwrap()).lines();
+    let line = lines.next().unwrap().unwrap();
+    assert_eq!(line, "Carol: hello from Carol");
+    kill9(&mut listener);
+    assert_eq!(ok(&a, &["contacts"]).lines().collect::<Vec<_>>(), vec!["Bob", "Carol"]);
+    rt.block_on(relay.stop());
+}
+
 fn kill9(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();

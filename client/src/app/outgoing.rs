@@ -106,6 +106,11 @@ impl Client {
             InviteForm::Full => invite.to_link()?,
             InviteForm::Short => self.upload_invite(&invite).await?,
         };
+        // A program already receiving (`listen` serving this command for another process,
+        // `chat`, a group introduction) subscribed before this mailbox existed: subscribe
+        // it now, or the answer would wait for the next start. Best effort: a link that
+        // drops resubscribes every mailbox when it comes back.
+        let _ = self.subscribe_one(&own).await;
         Ok((link, own))
     }
 
