@@ -83,3 +83,34 @@ async fn cover_cells_are_the_same_size_on_the_wire_and_never_shown() {
         })
         .await;
 }
+
+/// A file moves with many requests in flight each way (uploads and downloads keep a
+/// window of puts and gets open): still one record length per direction, so batching
+/// never cuts a cell across records.
+#[tokio::test]
+async fn a_file_transfer_keeps_one_length_per_direction() {
+    tokio::task::LocalSet::new()
+        .run_until(async {
+            let relay = TestRelay::start().await;
+            let (port, log) = recording_proxy(relay.address.port).await;
+            let mut via_proxy = relay.address.clone();
+            via_proxy.port = port;
+            let tmp = tempfile::tempdir().unwrap();
+            let mut p = pair(&via_proxy, tmp.path()).await;
+            p.bob.set_file_settings(sotto_client::files::FileSettings::new(tmp.path().join("saved")));
+            let before = assert_one_length_per_direction(&log.lock().unwrap().clone());
+            let path = tmp.path().join("four.bin");
+            let bytes: Vec<u8> = (0..4u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+            std::fs::write(&path, &bytes).unwrap();
+            p.alice.send_file("Bob", &path, &sotto_client::files::NoProgress).await.unwrap();
+            let (n, _) = until(&mut p.bob, |n| matches!(n, Notice::FileSaved { .. } | Notice::FileFailed { .. })).await;
+            let Notice::FileSaved { path: saved, .. } = n else { panic!("{n:?}") };
+            assert_eq!(std::fs::read(saved).unwrap(), bytes);
+            let after = assert_one_length_per_direction(&log.lock().unwrap().clone());
+            // 4 MiB is 259 chunks of 16,256 bytes: a put and a get each way, per chunk.
+            assert!(after.0 - before.0 >= 2 * 259, "up: {before:?} -> {after:?}");
+            assert!(after.1 - before.1 >= 2 * 259, "down: {before:?} -> {after:?}");
+            relay.stop().await;
+        })
+        .await;
+}
