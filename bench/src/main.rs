@@ -19,7 +19,6 @@ mod mosquitto;
 mod procfs;
 mod relay_load;
 mod relay_mode;
-mod tls;
 
 use std::path::PathBuf;
 

@@ -21,7 +21,7 @@ use sotto_proto::Pin;
 use sotto_proto::limits::CELL_SIZE;
 
 use crate::load::{self, Load, ReceiverResult, RunResult};
-use crate::tls::pinned_client;
+use sotto_client::relay::tls::pinned_config as pinned_client;
 
 /// Where Debian installs the broker.
 pub const DEFAULT_BINARY: &str = "/usr/sbin/mosquitto";

@@ -14,7 +14,7 @@ use crate::backend::{self, Relay, StoreKind};
 use crate::load::{Load, RunResult, median};
 use crate::mosquitto::Mosquitto;
 use crate::procfs;
-use crate::tls::{ALPN_HTTP1, pinned_client};
+use sotto_client::relay::tls::{ALPN_HTTP1, pinned_config as pinned_client};
 use crate::{echo, relay_load};
 
 /// Largest single run; a run past it has stalled.

@@ -74,22 +74,33 @@ fn spki_der(cert: &CertificateDer<'_>) -> Option<Vec<u8>> {
     cert.tbs_certificate.subject_public_key_info.to_der().ok()
 }
 
+/// A configuration trusting only `pin`, offering `alpn` (empty: none), with the same
+/// settings as a relay link otherwise (the load generator reaches other servers with it,
+/// so every run pays the same client-side TLS costs).
+pub fn pinned_config(pin: Pin, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let algorithms = algorithms(&provider);
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(PinnedVerifier { pin, algorithms }))
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(Arc::new(config))
+}
+
 /// The client configuration for a relay with this pin, or WebPKI roots without one.
 pub fn client_config(pin: Option<Pin>) -> Result<Arc<ClientConfig>, LinkError> {
+    if let Some(pin) = pin {
+        return pinned_config(pin, &[ALPN_HTTP1]).map_err(|e| LinkError::Tls(e.to_string()));
+    }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider.clone())
+    let builder = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| LinkError::Tls(e.to_string()))?;
-    let mut config = match pin {
-        Some(pin) => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(PinnedVerifier { pin, algorithms: algorithms(&provider) }))
-            .with_no_client_auth(),
-        None => {
-            let roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-            builder.with_root_certificates(roots).with_no_client_auth()
-        }
-    };
+    let roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let mut config = builder.with_root_certificates(roots).with_no_client_auth();
     config.alpn_protocols = vec![ALPN_HTTP1.to_vec()];
     config.resumption = rustls::client::Resumption::disabled();
     Ok(Arc::new(config))
