@@ -14,8 +14,8 @@ use crate::backend::{self, Relay, StoreKind};
 use crate::load::{Load, RunResult, median};
 use crate::mosquitto::Mosquitto;
 use crate::procfs;
-use sotto_client::relay::tls::{ALPN_HTTP1, pinned_config as pinned_client};
 use crate::{echo, relay_load};
+use sotto_client::relay::tls::{ALPN_HTTP1, pinned_config as pinned_client};
 
 /// Largest single run; a run past it has stalled.
 const RUN_TIMEOUT: Duration = Duration::from_secs(600);

@@ -236,3 +236,35 @@ async fn conversations_rotate_weekly_by_themselves() {
     })
     .await;
 }
+
+/// A file sent under the timer disappears from both histories like a text (the saved
+/// copy stays in the downloads directory), and gets a delivery receipt like a text.
+#[tokio::test]
+async fn a_file_under_the_timer_disappears_from_both_histories() {
+    local(async {
+        let relay = TestRelay::start().await;
+        let tmp = tempfile::tempdir().unwrap();
+        let mut p = pair(&relay.address, tmp.path()).await;
+        p.bob.set_file_settings(sotto_client::files::FileSettings::new(tmp.path().join("saved")));
+        p.alice.set_timer("Bob", 3600).await.unwrap();
+        until(&mut p.bob, |n| matches!(n, Notice::TimerChanged { .. })).await;
+        let path = tmp.path().join("note.txt");
+        std::fs::write(&path, "a file under the timer").unwrap();
+        p.alice.send_file("Bob", &path, &sotto_client::files::NoProgress).await.unwrap();
+        let (n, _) = until(&mut p.bob, |n| matches!(n, Notice::FileSaved { .. })).await;
+        let Notice::FileSaved { path: saved, .. } = n else { unreachable!() };
+        assert_eq!(history(&mut p.alice, "Bob").len(), 1);
+        assert_eq!(history(&mut p.bob, "Alice").len(), 1);
+        assert!(history(&mut p.bob, "Alice")[0].contains("saved to"), "{:?}", history(&mut p.bob, "Alice"));
+
+        for c in [&mut p.alice, &mut p.bob] {
+            advance(c, HOUR + MINUTE);
+            c.tick().await.unwrap();
+        }
+        assert!(history(&mut p.alice, "Bob").is_empty());
+        assert!(history(&mut p.bob, "Alice").is_empty());
+        assert_eq!(std::fs::read_to_string(saved).unwrap(), "a file under the timer");
+        relay.stop().await;
+    })
+    .await;
+}

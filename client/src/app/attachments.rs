@@ -7,15 +7,12 @@ use std::path::Path;
 use sotto_proto::{BlobReadId, ErrorCode, RelayAddress, Request, Response};
 
 use super::error::AppError;
-use super::outgoing::{content_of, queue};
 use super::profile;
-use super::records::{Delivery, Direction, Message};
 use super::{Client, pool::Backoff};
 use crate::files::format::{FileKey, blob_len};
 
 use crate::files::upload::Upload;
 use crate::files::{FileError, Progress, content_type};
-use crate::store::signal::ProtocolTxn;
 use crate::wire::content::{AttachmentPointer, BlobAddress, Body, MAX_NAME_BYTES};
 
 /// Attempts in a row that may fail without any progress before an upload gives up.
@@ -111,43 +108,8 @@ impl Client {
     /// Sends a file's pointer to a contact, and records it in the conversation. The same
     /// pointer may go to several contacts (a group): each copy is encrypted separately.
     pub async fn send_attachment(&mut self, name: &str, pointer: &AttachmentPointer) -> Result<(), AppError> {
-        let ptxn = ProtocolTxn::new(self.profile.store.txn());
-        let mut contact = {
-            let txn = ptxn.txn()?;
-            profile::contact_by_name(&txn, name)?
-        };
-        if contact.identity_changed {
-            return Err(AppError::IdentityChanged(contact.name.clone()));
-        }
-        if contact.peer.is_none() {
-            return Err(AppError::NotReady(contact.name.clone()));
-        }
-        let seq = contact.next_seq;
-        contact.next_seq += 1;
-        let body = content_of(seq, Body::Attachment(pointer.clone()));
-        let local = contact.next_local;
-        contact.next_local += 1;
-        let message = Message {
-            direction: Direction::Out,
-            text: crate::files::describe(&pointer.file_name, pointer.size),
-            sent_at_ms: body.sent_at_ms,
-            seq,
-            delivery: Delivery::Queued,
-        };
-        let message_key = {
-            let mut txn = ptxn.txn()?;
-            let key = profile::message_key(&txn, &contact.id, local);
-            profile::put_message(&mut txn, &key, &message)?;
-            profile::put_contact(&mut txn, &contact)?;
-            key
-        };
-        queue(&ptxn, &contact, &body, Some(message_key)).await?;
-        ptxn.commit()?;
-        let report = self.flush_outbox().await?;
-        match report.last_error {
-            Some(e) => Err(AppError::Queued(e)),
-            None => Ok(()),
-        }
+        let shown = crate::files::describe(&pointer.file_name, pointer.size);
+        self.send_body(name, Body::Attachment(pointer.clone()), shown, None).await
     }
 
     /// Uploads the file at `path` and sends it to the contact `name`.

@@ -106,7 +106,7 @@ impl Drop for Transfers {
 pub(super) fn record_incoming(
     txn: &mut Txn<'_>,
     contact: &mut Contact,
-    (sent_at_ms, seq): (u64, u64),
+    (sent_at_ms, seq, expires): (u64, u64, Option<u64>),
     pointer: &AttachmentPointer,
     settings: &FileSettings,
 ) -> Result<Notice, AppError> {
@@ -120,10 +120,12 @@ pub(super) fn record_incoming(
         let reason = FileError::TooLarge { size: pointer.size, max: settings.max_file_size }.to_string();
         let mut failed = message;
         failed.text = format!("{text} — {reason}");
-        profile::put_message(txn, &key, &failed)?;
+        super::defences::expiry::put_until(txn, &key, &failed, expires)?;
         return Ok(Notice::FileFailed { from: contact.name.clone(), file_name, reason });
     }
-    profile::put_message(txn, &key, &message)?;
+    // Under a timer the entry disappears like a text would; the saved file itself stays
+    // in the downloads directory, where the user put it out of Sotto's hands.
+    super::defences::expiry::put_until(txn, &key, &message, expires)?;
     file_download(txn, contact.id, key, None, pointer)?;
     Ok(Notice::FileIncoming { from: contact.name.clone(), file_name, size: pointer.size })
 }

@@ -201,8 +201,12 @@ impl Client {
             Some(Body::Receipt(r)) => notices.extend(defences::receipts::on_receipt(&mut *ptxn.txn()?, &contact, &r)?),
             Some(Body::Rotation(r)) => notices.extend(defences::rotation::on_rotation(&ptxn, &mut contact, &r).await?),
             Some(Body::Attachment(a)) => {
-                let when = (content.sent_at_ms, content.seq);
-                let n = super::downloads::record_incoming(&mut *ptxn.txn()?, &mut contact, when, &a, &self.files)?;
+                let mut txn = ptxn.txn()?;
+                let expires = defences::expiry::received_expiry(&txn, &contact, content.expire_seconds)?;
+                let when = (content.sent_at_ms, content.seq, expires);
+                let n = super::downloads::record_incoming(&mut txn, &mut contact, when, &a, &self.files)?;
+                defences::receipts::on_received(&mut txn, &contact, &content.id)?;
+                drop(txn);
                 new_download = matches!(n, Notice::FileIncoming { .. });
                 notices.push(n);
             }

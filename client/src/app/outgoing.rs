@@ -205,6 +205,19 @@ impl Client {
         if text.len() > max {
             return Err(AppError::TooLong(text.len(), max));
         }
+        self.send_body(name, Body::Text(Text { text: text.to_string() }), text.to_string(), expire).await
+    }
+
+    /// Sends `body` to the contact `name` under the conversation's timer (or `expire`),
+    /// records it in the conversation as `shown`, and flushes the outbox. Texts and file
+    /// pointers alike: both disappear under a timer, both get delivery receipts.
+    pub(super) async fn send_body(
+        &mut self,
+        name: &str,
+        body: Body,
+        shown: String,
+        expire: Option<u32>,
+    ) -> Result<(), AppError> {
         let ptxn = ProtocolTxn::new(self.profile.store.txn());
         let mut contact = {
             let txn = ptxn.txn()?;
@@ -218,14 +231,14 @@ impl Client {
         }
         let seq = contact.next_seq;
         contact.next_seq += 1;
-        let mut body = content_of(seq, Body::Text(Text { text: text.to_string() }));
+        let mut body = content_of(seq, body);
         let lifetime = super::defences::expiry::lifetime(&*ptxn.txn()?, &contact, expire)?;
         body.expire_seconds = lifetime;
         let local = contact.next_local;
         contact.next_local += 1;
         let message = Message {
             direction: Direction::Out,
-            text: text.to_string(),
+            text: shown,
             sent_at_ms: body.sent_at_ms,
             seq,
             delivery: Delivery::Queued,
