@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::binary::*;
 use common::*;
+use sha2::{Digest, Sha256};
 
 /// How long the screen may take to show something.
 const SCREEN_WAIT: Duration = Duration::from_secs(30);
@@ -226,6 +227,100 @@ fn chat_makes_and_accepts_invites_and_verifies_a_safety_number() {
     t.until(&["Status: verified."]);
     t.key("Escape");
     t.until(&["Dave 大卫 ✓ verified"]);
+
+    t.key("C-q");
+    t.until(&["CHAT-EXITED 0"]);
+    rt.block_on(relay.stop());
+}
+
+/// Runs `sotto listen` on `profile` until it has been quiet for `secs`; returns (stdout, stderr).
+fn listen_for(profile: &Path, extra: &[&str], secs: &str) -> (String, String) {
+    let mut args: Vec<&str> = extra.to_vec();
+    args.extend(["listen", "--timeout", secs]);
+    let o = run(profile, &args);
+    assert!(o.status.success(), "listen failed: {}", String::from_utf8_lossy(&o.stderr));
+    (String::from_utf8(o.stdout).unwrap(), String::from_utf8(o.stderr).unwrap())
+}
+
+/// Polls `f` until it returns true; fails the test with `what` after `wait`.
+fn eventually(wait: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + wait;
+    while !f() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn chat_sends_a_file_sets_the_timer_and_runs_a_group() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let relay = rt.block_on(TestRelay::start());
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    introduce(&relay.address.to_string(), &a, &b);
+    let t = Tmux::start(&a, 80, 24);
+    t.until(&["● online", "to Bob"]);
+
+    // A file, from the path prompt; Bob's `listen` saves the same bytes.
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+    let name = "报告 report.bin";
+    let path = tmp.path().join(name);
+    std::fs::write(&path, &data).unwrap();
+    t.key("F5");
+    t.until(&["Path of the file to send"]);
+    t.type_text(path.to_str().unwrap());
+    t.key("Enter");
+    t.until(&["File sent."]);
+    let saved = tmp.path().join("saved");
+    let (out, _) = listen_for(&b, &["--downloads", saved.to_str().unwrap()], "5");
+    let want = saved.join(name);
+    assert_eq!(out.trim(), format!("Alice: [file] {name} (293.0 KiB) saved to {}", want.display()));
+    assert_eq!(Sha256::digest(std::fs::read(&want).unwrap()), Sha256::digest(&data));
+
+    // The disappearing timer, chosen in the chat: Bob's side agrees, and a message written
+    // afterwards disappears from Bob's history when it runs out.
+    t.type_text("this one stays");
+    t.key("Enter");
+    t.until(&["me: this one stays  ✓"]);
+    t.key("F7");
+    t.until(&["Disappearing messages", "after:"]);
+    t.key("Down");
+    t.key("Enter");
+    t.until(&["Messages here now disappear after 30 seconds.", "⏱ 30 seconds"]);
+    let (out, err) = listen_for(&b, &[], "5");
+    assert_eq!(out.trim(), "Alice: this one stays");
+    assert!(err.contains("* \"Alice\" set messages to disappear after 30s."), "{err}");
+    assert_eq!(ok(&b, &["timer", "Alice"]).trim(), "30s");
+    t.type_text("this one disappears");
+    t.key("Enter");
+    t.until(&["me: this one disappears  ✓"]);
+    assert_eq!(ok(&b, &["listen", "--once", "--timeout", "20"]).trim(), "Alice: this one disappears");
+    let history = ok(&b, &["history", "Alice"]);
+    assert!(history.contains("Alice: this one disappears") && history.contains("Alice: this one stays"), "{history}");
+    eventually(Duration::from_secs(90), "the message never disappeared from Bob's history", || {
+        !ok(&b, &["history", "Alice"]).contains("this one disappears")
+    });
+    assert!(ok(&b, &["history", "Alice"]).contains("Alice: this one stays"));
+
+    // A group, made in the chat with Bob in it: Bob is told, and gets what is written there;
+    // his answer appears under his name in the group's conversation.
+    t.key("F6");
+    t.until(&["Group name:"]);
+    t.type_text("Lawyers 律师");
+    t.key("Tab");
+    t.type_text("Bob");
+    t.key("Enter");
+    t.until(&["Group updated.", "#Lawyers 律师"]);
+    let (_, err) = listen_for(&b, &[], "5");
+    assert!(err.contains("* \"Alice\" added you to the group \"Lawyers 律师\"."), "{err}");
+    t.key("Tab");
+    t.until(&["to Lawyers 律师", "· Bob"]);
+    t.type_text("hearing at 10");
+    t.key("Enter");
+    t.until(&["me: hearing at 10"]);
+    assert_eq!(ok(&b, &["listen", "--once", "--timeout", "20"]).trim(), "Lawyers 律师/Alice: hearing at 10");
+    ok(&b, &["group", "send", "Lawyers 律师", "noted, 明白"]);
+    t.until(&["Bob: noted, 明白"]);
 
     t.key("C-q");
     t.until(&["CHAT-EXITED 0"]);

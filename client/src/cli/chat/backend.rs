@@ -51,6 +51,8 @@ pub struct ChatSummary {
     pub ready: bool,
     /// For a group: its members' names.
     pub members: Vec<String>,
+    /// The disappearing timer agreed with a contact, in seconds (`None`: off).
+    pub timer: Option<u64>,
 }
 
 impl ChatSummary {
@@ -62,6 +64,7 @@ impl ChatSummary {
             identity_changed: false,
             ready: true,
             members: Vec::new(),
+            timer: None,
         }
     }
 }
@@ -219,15 +222,17 @@ impl Backend for ClientBackend {
             let txn = c.profile.store.txn();
             profile::contacts(&txn).map_err(BackendError::from)?
         };
-        let mut chats: Vec<ChatSummary> = contacts
-            .iter()
-            .map(|k| ChatSummary {
+        let mut chats = Vec::with_capacity(contacts.len());
+        for k in &contacts {
+            let timer = c.timer(&k.name)?;
+            chats.push(ChatSummary {
                 verified: k.verified,
                 identity_changed: k.identity_changed,
                 ready: k.peer.is_some(),
+                timer: (timer > 0).then_some(u64::from(timer)),
                 ..ChatSummary::contact(&k.name)
-            })
-            .collect();
+            });
+        }
         for group in c.group_names()? {
             let members = c.group_members(&group)?.into_iter().filter(|m| !m.me).map(|m| m.name).collect();
             chats.push(ChatSummary { id: ChatId::Group(group), members, ..ChatSummary::contact("") });

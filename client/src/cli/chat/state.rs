@@ -25,13 +25,14 @@ pub struct Chat {
     pub unread: usize,
     /// Rows scrolled up from the newest message.
     pub scroll: usize,
-    /// The disappearing timer last set from here.
+    /// The disappearing timer agreed in this conversation (as last reported or set).
     pub timer: Option<u64>,
 }
 
 impl Chat {
     fn new(summary: ChatSummary) -> Self {
-        Self { summary, entries: Vec::new(), loaded: false, unread: 0, scroll: 0, timer: None }
+        let timer = summary.timer;
+        Self { summary, entries: Vec::new(), loaded: false, unread: 0, scroll: 0, timer }
     }
 }
 
@@ -294,6 +295,7 @@ impl App {
             .into_iter()
             .map(|s| match old.remove(&s.id) {
                 Some(mut c) => {
+                    c.timer = s.timer;
                     c.summary = s;
                     c
                 }
@@ -318,24 +320,7 @@ impl App {
         match n {
             Notice::Message { from, text: body, sent_at_ms, .. } => {
                 let (chat, sender) = self.route(&from);
-                let on_screen = self.current().is_some_and(|c| c.summary.id == chat);
-                if let Some(c) = self.chats.iter_mut().find(|c| c.summary.id == chat) {
-                    if c.loaded {
-                        c.entries.push(Entry {
-                            mine: false,
-                            sender,
-                            text: body,
-                            sent_at_ms,
-                            delivery: Delivery::Received,
-                        });
-                    } else if on_screen {
-                        // Its history may have been read before this message was stored.
-                        return vec![Request::Open(chat)];
-                    }
-                    if !on_screen {
-                        c.unread += 1;
-                    }
-                }
+                return self.add_incoming(chat, sender, body, sent_at_ms);
             }
             Notice::Joined { name } => self.info(text::joined(&name)),
             Notice::Ready { name } => self.info(text::ready(&name)),
@@ -347,7 +332,40 @@ impl App {
                 self.error(text::identity_changed_toast(&name));
             }
             Notice::RelayTrouble(reason) => self.relay_problem = Some(reason),
+            Notice::GroupMessage { group, from, text: body, file_name, sent_at_ms } => {
+                let body = file_name.map_or(body, |f| text::file_entry(&f));
+                return self.add_incoming(ChatId::Group(group), Some(from), body, sent_at_ms);
+            }
+            Notice::TimerChanged { name, seconds } => {
+                let secs = (seconds > 0).then_some(u64::from(seconds));
+                if let Some(c) = self.chats.iter_mut().find(|c| c.summary.id == ChatId::Contact(name.clone())) {
+                    c.timer = secs;
+                }
+                self.info(text::timer_changed(&name, secs));
+            }
+            Notice::FileSaved { from, file_name, path, .. } => {
+                self.info(text::file_saved(&from, &file_name, &path.display().to_string()));
+            }
+            Notice::FileFailed { from, file_name, reason } => self.error(text::file_failed(&from, &file_name, &reason)),
+            Notice::Group { group, .. } => self.info(text::group_changed(&group)),
             _ => {}
+        }
+        Vec::new()
+    }
+
+    /// A message that arrived in `chat`: appended if its history is loaded, counted unread
+    /// unless it is on screen.
+    fn add_incoming(&mut self, chat: ChatId, sender: Option<String>, body: String, sent_at_ms: u64) -> Vec<Request> {
+        let on_screen = self.current().is_some_and(|c| c.summary.id == chat);
+        let Some(c) = self.chats.iter_mut().find(|c| c.summary.id == chat) else { return Vec::new() };
+        if c.loaded {
+            c.entries.push(Entry { mine: false, sender, text: body, sent_at_ms, delivery: Delivery::Received });
+        } else if on_screen {
+            // Its history may have been read before this message was stored.
+            return vec![Request::Open(chat)];
+        }
+        if !on_screen {
+            c.unread += 1;
         }
         Vec::new()
     }

@@ -218,7 +218,10 @@ impl Worker {
 
     async fn on_notice<B: Backend, S: Sink>(&mut self, b: &mut B, n: Notice, out: &S) {
         // These change the list (a new contact, a changed key): send it again.
-        let relist = matches!(n, Notice::Joined { .. } | Notice::Ready { .. } | Notice::IdentityChanged { .. });
+        let relist = matches!(
+            n,
+            Notice::Joined { .. } | Notice::Ready { .. } | Notice::IdentityChanged { .. } | Notice::Group { .. }
+        );
         out.send(Event::Notice(n));
         if relist {
             self.send_chats(b, out).await;
