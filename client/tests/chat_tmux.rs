@@ -179,7 +179,7 @@ fn chat_makes_and_accepts_invites_and_verifies_a_safety_number() {
     ok(&c, &["init", "--relay", &address, "--name", "Carol"]);
     ok(&d, &["init", "--relay", &address, "--name", "Dave"]);
 
-    // Wide enough for the whole link on one screen (the QR code would need 179×91).
+    // Wide enough for the code above the whole link.
     let t = Tmux::start(&a, 250, 60);
     t.until(&["No conversations yet"]);
 
@@ -228,6 +228,40 @@ fn chat_makes_and_accepts_invites_and_verifies_a_safety_number() {
     t.key("Escape");
     t.until(&["Dave 大卫 ✓ verified"]);
 
+    t.key("C-q");
+    t.until(&["CHAT-EXITED 0"]);
+    rt.block_on(relay.stop());
+}
+
+#[test]
+fn the_invite_qr_code_at_80x24_scans_and_is_accepted() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let relay = rt.block_on(TestRelay::start());
+    let address = relay.address.to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, c) = (tmp.path().join("a"), tmp.path().join("c"));
+    ok(&a, &["init", "--relay", &address, "--name", "Alice"]);
+    ok(&c, &["init", "--relay", &address, "--name", "Carol"]);
+    let t = Tmux::start(&a, 80, 24);
+    t.until(&["No conversations yet"]);
+    t.key("F2");
+    t.until(&["What will you call"]);
+    t.type_text("Carol");
+    t.key("Enter");
+    let s = t.until(&["sotto:invite#", "Esc close"]);
+    // What a phone's camera reads off the terminal: the compact form of the invite.
+    let rows: Vec<String> = s.lines().map(str::to_string).collect();
+    let scanned = common::scan::scan(&rows);
+    assert_eq!(scanned.len(), 1, "no QR code could be read off the screen:\n{s}");
+    assert!(scanned[0].starts_with("SOTTO:INVITE:"), "{}", scanned[0]);
+    ok(&c, &["accept", &scanned[0], "--name", "Alice"]);
+    t.key("Escape");
+    t.until(&["Carol", "to Carol"]);
+    ok(&c, &["listen", "--timeout", "3"]);
+    t.type_text("scanned 扫描");
+    t.key("Enter");
+    t.until(&["me: scanned 扫描  ✓"]);
+    assert_eq!(ok(&c, &["listen", "--once", "--timeout", "20"]).trim(), "Alice: scanned 扫描");
     t.key("C-q");
     t.until(&["CHAT-EXITED 0"]);
     rt.block_on(relay.stop());

@@ -3,6 +3,7 @@
 
 pub mod binary;
 pub mod record_proxy;
+pub mod scan;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -11,10 +11,11 @@
 //! - [`worker`]: requests in, events out.
 //! - [`state`], [`keys`]: the state and how keys change it.
 //! - [`input`]: editing and wrapping by display width.
-//! - [`view`], [`popups`]: drawing.
+//! - [`view`], [`popups`], [`invite_view`]: drawing.
 
 pub mod backend;
 pub mod input;
+pub mod invite_view;
 pub mod keys;
 pub mod popups;
 pub mod state;

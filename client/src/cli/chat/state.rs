@@ -58,9 +58,11 @@ pub enum Popup {
         name: Field,
         waiting: bool,
     },
-    /// The invite made: link and QR.
+    /// The invite made: the link to copy, and what its QR code holds (the compact form of
+    /// a short link, see `wire::invite_qr`).
     Invite {
         link: String,
+        qr: String,
         scroll: u16,
     },
     /// Pasting someone's invite. `focus` 0: link, 1: name.
@@ -95,6 +97,14 @@ pub enum Popup {
         choice: usize,
         waiting: bool,
     },
+}
+
+impl Popup {
+    /// The popup showing a new invite `link`.
+    pub fn invite(link: String) -> Self {
+        let qr = sotto_client::wire::invite_qr::qr_form(&link);
+        Self::Invite { link, qr, scroll: 0 }
+    }
 }
 
 /// The line at the bottom: what just happened.
@@ -188,7 +198,7 @@ impl App {
             },
             Event::Invite(result) => match result {
                 Ok(link) => {
-                    self.popup = Some(Popup::Invite { link, scroll: 0 });
+                    self.popup = Some(Popup::invite(link));
                 }
                 Err(e) => {
                     self.popup = None;
