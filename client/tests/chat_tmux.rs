@@ -17,6 +17,18 @@ use common::binary::*;
 use common::*;
 use sha2::{Digest, Sha256};
 
+/// The chat runs in India's time zone (UTC+5:30, as a POSIX rule): its times must be local.
+const CHAT_TZ: &str = "TZ=IST-5:30";
+
+/// The `YYYY-MM-DD HH:MM` that `sotto history` on `profile` shows, under `TZ=tz`, for the
+/// message holding `text`.
+fn history_time(profile: &Path, with: &str, text: &str, tz: &str) -> jiff::civil::DateTime {
+    let o = sotto(profile, &["history", with]).env("TZ", tz).output().unwrap();
+    let out = String::from_utf8(o.stdout).unwrap();
+    let line = out.lines().find(|l| l.contains(text)).unwrap_or_else(|| panic!("{text} not in {out}"));
+    jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M", &line[..16]).unwrap()
+}
+
 /// How long the screen may take to show something.
 const SCREEN_WAIT: Duration = Duration::from_secs(30);
 
@@ -40,7 +52,7 @@ impl Tmux {
         let status = Command::new("tmux")
             .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d", "-s", "chat"])
             .args(["-x", &width.to_string(), "-y", &height.to_string()])
-            .args(["env", "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "TERM=xterm-256color", "sh", "-c", &line])
+            .args(["env", "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "TERM=xterm-256color", CHAT_TZ, "sh", "-c", &line])
             .status()
             .expect("tmux is missing: run scripts/setup");
         assert!(status.success(), "tmux could not start");
@@ -113,6 +125,12 @@ fn chat_in_a_terminal_sends_sees_the_reply_and_rides_out_a_relay_outage() {
     t.until(&["me: hello from the chat 你好  ✓"]);
     let got = ok(&b, &["listen", "--once", "--timeout", "20"]);
     assert_eq!(got.trim(), "Alice: hello from the chat 你好");
+    // Times are local: the command line under two zones differs by the offset, and the chat
+    // (under TZ=IST-5:30) shows the same time as the command line does in that zone.
+    let utc = history_time(&b, "Alice", "hello from the chat", "UTC0");
+    let ist = history_time(&b, "Alice", "hello from the chat", "IST-5:30");
+    assert_eq!(utc.checked_add(jiff::Span::new().minutes(330)).unwrap(), ist);
+    t.until(&[&format!("{} me: hello from the chat", ist.strftime("%H:%M"))]);
     ok(&b, &["send", "Alice", "the answer 回答 ياخشى"]);
     t.until(&["Bob: the answer 回答 ياخشى"]);
 

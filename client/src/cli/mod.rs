@@ -21,6 +21,7 @@ mod files_cmd;
 mod forward;
 mod group;
 mod holder;
+mod local_time;
 mod text;
 
 use std::path::{Path, PathBuf};

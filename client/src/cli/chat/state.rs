@@ -129,6 +129,18 @@ pub struct App {
     pub relay_problem: Option<String>,
     pub toast: Option<Toast>,
     pub quit: bool,
+    /// The time zone times are shown in.
+    pub zone: Zone,
+}
+
+/// A time zone; by default the system's (`TZ`, `/etc/localtime`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Zone(pub jiff::tz::TimeZone);
+
+impl Default for Zone {
+    fn default() -> Self {
+        Self(jiff::tz::TimeZone::system())
+    }
 }
 
 impl App {

@@ -32,6 +32,8 @@ pub fn entry(mine: bool, text: &str, at: u64, delivery: Delivery) -> Entry {
 /// A profile with a few conversations in several scripts, as the worker would report it.
 pub fn fixture() -> App {
     let mut app = App::new();
+    // Captures must not depend on the machine's zone (see `times_are_shown_in_the_local_zone`).
+    app.zone = super::state::Zone(jiff::tz::TimeZone::UTC);
     let mut aynur = ChatSummary::contact("Aynur");
     aynur.verified = true;
     let mut tenzin = ChatSummary::contact("Tenzin བསྟན་འཛིན");
@@ -141,6 +143,20 @@ fn main_screen_at_80x24() {
     let y = rows.iter().position(|r| r.contains("✗ failed")).unwrap();
     let x = (0..80).find(|x| buf[(*x, u16::try_from(y).unwrap())].symbol() == "✗").unwrap();
     assert_eq!(buf[(x, u16::try_from(y).unwrap())].fg, Color::Red);
+}
+
+#[test]
+fn times_are_shown_in_the_local_zone() {
+    // UTC+8: the 09:15 UTC message is shown at 17:15.
+    let mut app = fixture();
+    app.zone = super::state::Zone(jiff::tz::TimeZone::posix("CST-8").unwrap());
+    let s = joined(&draw(&app, 80, 24));
+    assert!(s.contains("17:15 Aynur: The meeting moved") && s.contains(" 2026-11-23 "), "{s}");
+    assert!(!s.contains("09:15"), "{s}");
+    // UTC-11: the same messages happened the day before, and the day line says so.
+    app.zone = super::state::Zone(jiff::tz::TimeZone::posix("NUT11").unwrap());
+    let s = joined(&draw(&app, 80, 24));
+    assert!(s.contains("22:15 Aynur: The meeting moved") && s.contains(" 2026-11-22 "), "{s}");
 }
 
 #[test]
