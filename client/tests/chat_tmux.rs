@@ -374,9 +374,57 @@ fn chat_sends_a_file_sets_the_timer_and_runs_a_group() {
     ok(&b, &["group", "send", "Lawyers 律师", "noted, 明白"]);
     t.until(&["Bob: noted, 明白"]);
 
+    // Unread counts survive a restart of the chat: two group messages arrive while Bob's
+    // conversation is on screen, a third while the chat is closed.
+    t.key("Tab");
+    t.until(&["to Bob"]);
+    ok(&b, &["group", "send", "Lawyers 律师", "one"]);
+    ok(&b, &["group", "send", "Lawyers 律师", "two"]);
+    until_unread(&t, "#Lawyers 律师", Some(2));
+    t.key("C-q");
+    t.until(&["CHAT-EXITED 0"]);
+    drop(t);
+    ok(&b, &["group", "send", "Lawyers 律师", "three"]);
+    let t = Tmux::start(&a, 80, 24);
+    t.until(&["● online", "to Bob"]);
+    until_unread(&t, "#Lawyers 律师", Some(3));
+    until_unread(&t, "Bob", None);
+    // Read, they stay read after another restart.
+    t.key("Tab");
+    t.until(&["to Lawyers 律师", "Bob: three"]);
+    until_unread(&t, "#Lawyers 律师", None);
+    t.key("C-q");
+    t.until(&["CHAT-EXITED 0"]);
+    drop(t);
+    let t = Tmux::start(&a, 80, 24);
+    t.until(&["● online", "to Bob", "#Lawyers 律师"]);
+    until_unread(&t, "#Lawyers 律师", None);
+    until_unread(&t, "Bob", None);
+
     t.key("C-q");
     t.until(&["CHAT-EXITED 0"]);
     rt.block_on(relay.stop());
+}
+
+/// Waits until the list on the left shows `unread` (or no count) after the chat named `name`.
+fn until_unread(t: &Tmux, name: &str, unread: Option<usize>) {
+    let deadline = Instant::now() + SCREEN_WAIT;
+    loop {
+        let s = t.screen();
+        // The list is the first bordered pane: its cell is between the first two `│`.
+        let cell = s.lines().filter_map(|l| l.split('│').nth(1)).map(str::trim).find(|c| {
+            let name_part = c.trim_start_matches(['!', '…', '✓', ' ']);
+            name_part == name || name_part.rsplit_once(' ').is_some_and(|(n, count)| {
+                n.trim_end() == name && count.parse::<usize>().is_ok()
+            })
+        });
+        let shown = cell.and_then(|c| c.rsplit_once(' ')).and_then(|(_, n)| n.parse::<usize>().ok());
+        if cell.is_some() && shown == unread {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{name} never showed {unread:?} unread; the screen shows:\n{s}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]

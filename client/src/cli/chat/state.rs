@@ -21,7 +21,8 @@ pub struct Chat {
     /// Its messages, once loaded.
     pub entries: Vec<Entry>,
     pub loaded: bool,
-    /// Messages that arrived since it was last on screen.
+    /// Messages that arrived since it was last on screen (at start, as the profile counts
+    /// them; then counted here).
     pub unread: usize,
     /// Rows scrolled up from the newest message.
     pub scroll: usize,
@@ -31,8 +32,8 @@ pub struct Chat {
 
 impl Chat {
     fn new(summary: ChatSummary) -> Self {
-        let timer = summary.timer;
-        Self { summary, entries: Vec::new(), loaded: false, unread: 0, scroll: 0, timer }
+        let (timer, unread) = (summary.timer, summary.unread);
+        Self { summary, entries: Vec::new(), loaded: false, unread, scroll: 0, timer }
     }
 }
 
