@@ -3,22 +3,18 @@
 //! with the other side driven by the real `sotto` command line. The relay is also stopped
 //! and started again while the chat runs.
 //!
-//! tmux comes from `scripts/setup` (Debian package `tmux`).
+//! tmux comes from `scripts/setup` (Debian package `tmux`); the harness is `common/tmux.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use std::path::Path;
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::binary::*;
+use common::tmux::{SCREEN_WAIT, Tmux};
 use common::*;
 use sha2::{Digest, Sha256};
-
-/// The chat runs in India's time zone (UTC+5:30, as a POSIX rule): its times must be local.
-const CHAT_TZ: &str = "TZ=IST-5:30";
 
 /// The `YYYY-MM-DD HH:MM` that `sotto history` on `profile` shows, under `TZ=tz`, for the
 /// message holding `text`.
@@ -27,82 +23,6 @@ fn history_time(profile: &Path, with: &str, text: &str, tz: &str) -> jiff::civil
     let out = String::from_utf8(o.stdout).unwrap();
     let line = out.lines().find(|l| l.contains(text)).unwrap_or_else(|| panic!("{text} not in {out}"));
     jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M", &line[..16]).unwrap()
-}
-
-/// How long the screen may take to show something.
-const SCREEN_WAIT: Duration = Duration::from_secs(30);
-
-/// A tmux server of our own (its own socket), killed when dropped.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(profile: &Path, width: u16, height: u16) -> Self {
-        // One server per test: tests in this file run at the same time.
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let socket = format!("sotto-chat-test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        // The shell line prints the exit code after the chat, so the test sees it ended and
-        // what the terminal shows afterwards.
-        let line = format!(
-            "SOTTO_PASSPHRASE='{PASSPHRASE}' '{}' --profile '{}' chat; echo CHAT-EXITED $?; sleep 60",
-            env!("CARGO_BIN_EXE_sotto"),
-            profile.display()
-        );
-        let status = Command::new("tmux")
-            .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d", "-s", "chat"])
-            .args(["-x", &width.to_string(), "-y", &height.to_string()])
-            .args(["env", "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "TERM=xterm-256color", CHAT_TZ, "sh", "-c", &line])
-            .status()
-            .expect("tmux is missing: run scripts/setup");
-        assert!(status.success(), "tmux could not start");
-        Self { socket }
-    }
-
-    fn tmux(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux").args(["-L", &self.socket]).args(args).output().unwrap()
-    }
-
-    /// Types text literally.
-    fn type_text(&self, s: &str) {
-        assert!(self.tmux(&["send-keys", "-t", "chat", "-l", s]).status.success());
-    }
-
-    /// Presses one key (tmux's names: Enter, F1, C-q …).
-    fn key(&self, k: &str) {
-        assert!(self.tmux(&["send-keys", "-t", "chat", k]).status.success());
-        // Separate keys arrive as separate reads, as when a person types them.
-        std::thread::sleep(Duration::from_millis(150));
-    }
-
-    /// Pastes text as a terminal does (bracketed paste).
-    fn paste(&self, s: &str) {
-        assert!(self.tmux(&["set-buffer", "--", s]).status.success());
-        assert!(self.tmux(&["paste-buffer", "-p", "-t", "chat"]).status.success());
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-t", "chat"]).stdout).into_owned()
-    }
-
-    /// Waits until the screen shows every one of `want`; returns it.
-    fn until(&self, want: &[&str]) -> String {
-        let deadline = Instant::now() + SCREEN_WAIT;
-        loop {
-            let s = self.screen();
-            if want.iter().all(|w| s.contains(w)) {
-                return s;
-            }
-            assert!(Instant::now() < deadline, "the screen never showed {want:?}; it shows:\n{s}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.tmux(&["kill-server"]);
-    }
 }
 
 #[test]
