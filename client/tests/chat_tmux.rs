@@ -334,9 +334,10 @@ fn until_unread(t: &Tmux, name: &str, unread: Option<usize>) {
         // The list is the first bordered pane: its cell is between the first two `│`.
         let cell = s.lines().filter_map(|l| l.split('│').nth(1)).map(str::trim).find(|c| {
             let name_part = c.trim_start_matches(['!', '…', '✓', ' ']);
-            name_part == name || name_part.rsplit_once(' ').is_some_and(|(n, count)| {
-                n.trim_end() == name && count.parse::<usize>().is_ok()
-            })
+            name_part == name
+                || name_part
+                    .rsplit_once(' ')
+                    .is_some_and(|(n, count)| n.trim_end() == name && count.parse::<usize>().is_ok())
         });
         let shown = cell.and_then(|c| c.rsplit_once(' ')).and_then(|(_, n)| n.parse::<usize>().ok());
         if cell.is_some() && shown == unread {

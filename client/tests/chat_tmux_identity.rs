@@ -45,9 +45,7 @@ async fn forge(relay: &RelayAddress, eve_dir: &Path, invite: &Invite, peer: &Pee
     let ptxn = ProtocolTxn::new(eve.profile.store.txn());
     let alice = ProtocolAddress::new("alice".into(), DEVICE_ID);
     let mut rng = rand::rng();
-    ptxn.process_prekey_bundle(&alice, &invite.bundle.to_bundle().unwrap(), SystemTime::now(), &mut rng)
-        .await
-        .unwrap();
+    ptxn.process_prekey_bundle(&alice, &invite.bundle.to_bundle().unwrap(), SystemTime::now(), &mut rng).await.unwrap();
     let content = Content {
         id: new_content_id(&mut rng),
         seq: 99,

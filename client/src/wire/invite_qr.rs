@@ -163,7 +163,8 @@ fn from_payload(payload: &[u8]) -> Result<ShortInvite, InviteError> {
             let len = usize::from(r.take::<1>("the host name's length")?[0]);
             let name = r.bytes(len, "the host name")?;
             // Parsed the way a relay address is, then required to be written as it writes it.
-            let name = std::str::from_utf8(name).map_err(|_| WireError::from(sotto_proto::AddressError::InvalidHost))?;
+            let name =
+                std::str::from_utf8(name).map_err(|_| WireError::from(sotto_proto::AddressError::InvalidHost))?;
             let parsed = RelayAddress::from_str(&format!("{SCHEME}{name}:1")).map_err(WireError::from)?;
             match parsed.host {
                 Host::Domain(d) if d == name => Host::Domain(d),

@@ -53,7 +53,8 @@ pub fn draw(f: &mut Frame, inner: Rect, link: &str, qr: &str, scroll: u16) {
         let (cw, ch) = size(code);
         if ch <= h && cw + GAP + MIN_SIDE_TEXT <= w {
             let top = inner.y + u16::try_from((h - ch) / 2).unwrap_or(0);
-            let code_area = Rect { y: top, width: u16::try_from(cw).unwrap_or(0), height: u16::try_from(ch).unwrap_or(0), ..inner };
+            let code_area =
+                Rect { y: top, width: u16::try_from(cw).unwrap_or(0), height: u16::try_from(ch).unwrap_or(0), ..inner };
             f.render_widget(Paragraph::new(code_lines(code)), code_area);
             let offset = u16::try_from(cw + GAP).unwrap_or(0);
             let side = Rect { x: inner.x + offset, width: inner.width - offset, ..inner };

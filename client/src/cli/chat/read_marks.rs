@@ -70,9 +70,7 @@ fn incoming(c: &mut Client, chat: &ChatId) -> Result<Vec<u64>, AppError> {
         ChatId::Contact(name) => {
             c.history(name)?.iter().filter(|m| m.direction == Direction::In).map(|m| m.seq).collect()
         }
-        ChatId::Group(group) => {
-            c.group_history(group)?.iter().filter(|e| !e.outgoing).map(|e| e.sent_at_ms).collect()
-        }
+        ChatId::Group(group) => c.group_history(group)?.iter().filter(|e| !e.outgoing).map(|e| e.sent_at_ms).collect(),
     })
 }
 
