@@ -87,7 +87,7 @@ fn compact_template() -> &'static [u8] {
         let relay = "sotto://relay.example.org:443#AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8".parse().unwrap();
         let short = ShortInvite::new(relay, BlobReadId([9; 24]), zeroize::Zeroizing::new([0x42; 32]));
         let link = short.to_qr_link();
-        BASE32_NOPAD.decode(link[QR_INVITE_PREFIX.len()..].as_bytes()).unwrap()
+        BASE32_NOPAD.decode(&link.as_bytes()[QR_INVITE_PREFIX.len()..]).unwrap()
     })
 }
 

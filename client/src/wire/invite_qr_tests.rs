@@ -15,7 +15,7 @@ fn short(relay: &str) -> ShortInvite {
 
 /// The payload behind a compact link.
 fn payload_of(link: &str) -> Vec<u8> {
-    BASE32_NOPAD.decode(link[QR_INVITE_PREFIX.len()..].as_bytes()).unwrap()
+    BASE32_NOPAD.decode(&link.as_bytes()[QR_INVITE_PREFIX.len()..]).unwrap()
 }
 
 fn link_of(payload: &[u8]) -> String {

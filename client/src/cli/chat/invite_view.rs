@@ -41,7 +41,9 @@ pub fn draw(f: &mut Frame, inner: Rect, link: &str, qr: &str, scroll: u16) {
     for (_, code) in &codes {
         let (cw, ch) = size(code);
         let text = text_lines(link, w, None);
-        if cw <= w && ch + text.len() + 1 <= h {
+        // The code and the blank row after it come on top of the text.
+        let code_rows = ch + 1;
+        if cw <= w && code_rows + text.len() <= h {
             let mut lines = text_lines(link, w, Some(code));
             lines.truncate(h);
             f.render_widget(Paragraph::new(lines), inner);
