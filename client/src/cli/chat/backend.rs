@@ -397,14 +397,6 @@ impl Backend for ClientBackend {
     }
 
     async fn mark_read(&mut self, chat: &ChatId) -> Result<(), BackendError> {
-        self.mark_read_now(chat).await
-    }
-}
-
-impl ClientBackend {
-    /// Kept apart from the trait's block above only to keep that block to the operations the
-    /// client library itself offers.
-    async fn mark_read_now(&mut self, chat: &ChatId) -> Result<(), BackendError> {
         let mut c = self.holder.client.lock().await;
         Ok(read_marks::mark_read(&mut c, chat)?)
     }
