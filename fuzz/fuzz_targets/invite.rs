@@ -5,6 +5,10 @@
 //! (a 1,569-byte ML-KEM key among others), so the input is also used as an edit (splice) of a
 //! valid invite's payload, re-encoded as a link: that reaches every field check, and the round
 //! trip of invites that still parse.
+//!
+//! The input is also read as the payload of a compact QR invite (`SOTTO:INVITE:` and base32),
+//! and as an edit of a valid one: any payload parses or is refused with an error, and a parsed
+//! one re-encodes to the same text.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -19,9 +23,11 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use sotto_client::wire::content::INVITE_ID_LEN;
 use sotto_client::wire::envelope::EnvelopeKey;
-use sotto_client::wire::InviteLink;
+use data_encoding::BASE32_NOPAD;
 use sotto_client::wire::invite::{INVITE_PREFIX, Invite, PreKeyBundleWire};
-use sotto_proto::SendId;
+use sotto_client::wire::invite_qr::QR_INVITE_PREFIX;
+use sotto_client::wire::{InviteLink, ShortInvite};
+use sotto_proto::{BlobReadId, SendId};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
@@ -30,6 +36,8 @@ fuzz_target!(|data: &[u8]| {
     let mut link = String::from(INVITE_PREFIX);
     URL_SAFE_NO_PAD.encode_string(splice(template(), data), &mut link);
     check(&link);
+    check(&format!("{QR_INVITE_PREFIX}{}", BASE32_NOPAD.encode(data)));
+    check(&format!("{QR_INVITE_PREFIX}{}", BASE32_NOPAD.encode(&splice(compact_template(), data))));
 });
 
 fn check(text: &str) {
@@ -38,6 +46,15 @@ fn check(text: &str) {
         let link = short.to_link();
         let Ok(InviteLink::Short(again)) = InviteLink::parse(&link) else { panic!("short link did not re-parse") };
         assert_eq!(again.to_link(), link);
+        // Its compact form reads back to the same invite, and is canonical: a compact text
+        // that parsed is exactly what the invite encodes to (in capitals, without spaces).
+        let compact = short.to_qr_link();
+        let Ok(InviteLink::Short(back)) = InviteLink::parse(&compact) else { panic!("compact form did not re-parse") };
+        assert_eq!(back.to_link(), link);
+        assert_eq!(back.to_qr_link(), compact);
+        if text.starts_with(QR_INVITE_PREFIX) {
+            assert_eq!(text, compact);
+        }
     }
     let Ok(invite) = Invite::parse(text) else { return };
     // `parse` checked everything `to_link` refuses, so a parsed invite always re-links.
@@ -61,6 +78,17 @@ fn splice(payload: &[u8], data: &[u8]) -> Vec<u8> {
     let at = usize::from(u16::from_be_bytes([*hi, *lo])) % (payload.len() + 1);
     let end = (at + usize::from(*remove)).min(payload.len());
     [&payload[..at], insert, &payload[end..]].concat()
+}
+
+/// The payload of a valid compact invite (a pinned relay by name).
+fn compact_template() -> &'static [u8] {
+    static TEMPLATE: OnceLock<Vec<u8>> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let relay = "sotto://relay.example.org:443#AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8".parse().unwrap();
+        let short = ShortInvite::new(relay, BlobReadId([9; 24]), zeroize::Zeroizing::new([0x42; 32]));
+        let link = short.to_qr_link();
+        BASE32_NOPAD.decode(&link.as_bytes()[QR_INVITE_PREFIX.len()..]).unwrap()
+    })
 }
 
 /// The payload (version and protobuf) of a valid invite, made once from fixed keys.

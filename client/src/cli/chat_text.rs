@@ -115,6 +115,25 @@ pub fn timer_set(secs: Option<u64>) -> String {
     }
 }
 
+pub fn timer_changed(name: &str, secs: Option<u64>) -> String {
+    match secs {
+        None => format!("{name} turned disappearing messages off."),
+        Some(s) => format!("{name} set messages to disappear after {}.", duration(s)),
+    }
+}
+
+pub fn file_saved(from: &str, file: &str, path: &str) -> String {
+    format!("{from} sent {file}: saved to {path}")
+}
+
+pub fn file_failed(from: &str, file: &str, reason: &str) -> String {
+    format!("The file {file} from {from} could not be received: {reason}")
+}
+
+pub fn group_changed(group: &str) -> String {
+    format!("The group {group} changed.")
+}
+
 pub fn timer_choice(secs: Option<u64>) -> String {
     secs.map_or_else(|| "off".to_string(), duration)
 }

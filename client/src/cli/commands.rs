@@ -59,7 +59,8 @@ pub async fn execute(h: &std::rc::Rc<Holder>, command: &super::Command, out: &dy
                     out.err(text::invite_created());
                     out.out(&link);
                     if !no_qr {
-                        match sotto_client::wire::invite::qr_text(&link) {
+                        // A short link's QR code holds its compact form: a smaller code.
+                        match sotto_client::wire::invite::qr_text(&sotto_client::wire::invite_qr::qr_form(&link)) {
                             Ok(qr) => qr.lines().for_each(|l| out.err(l)),
                             Err(e) => out.err(&e.to_string()),
                         }

@@ -22,6 +22,7 @@ mod forward;
 mod group;
 mod group_files;
 mod holder;
+mod local_time;
 mod text;
 
 use std::path::{Path, PathBuf};

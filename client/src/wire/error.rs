@@ -104,6 +104,9 @@ pub enum WireError {
     /// another type than ML-KEM-1024.
     #[error("bad prekey bundle: {0}")]
     Bundle(&'static str),
+    /// A compact (QR) invite whose payload cannot be read.
+    #[error("malformed compact invite: {0}")]
+    QrInvite(#[from] super::invite_qr::QrInviteError),
     /// Text too long for any QR code.
     #[error("the link is too long for a QR code ({len} bytes)")]
     QrTooLong {

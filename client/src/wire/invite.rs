@@ -339,14 +339,20 @@ fn classify(text: &str) -> ForeignLink {
 /// a caller that controls colours should draw it light (e.g. white) on black. Error
 /// correction is level L: the smallest code, enough for a screen, which does not get dirty.
 pub fn qr_text(link: &str) -> Result<String, WireError> {
+    qr_text_with_quiet_zone(link, QR_QUIET_ZONE)
+}
+
+/// [`qr_text`] with a quiet zone of `quiet` modules: a screen that is short of rows may draw
+/// a narrower one than the standard's four (scanners read codes on screens with one).
+pub fn qr_text_with_quiet_zone(link: &str, quiet: usize) -> Result<String, WireError> {
     let code = QrCode::with_error_correction_level(link.as_bytes(), EcLevel::L)
         .map_err(|_| WireError::QrTooLong { len: link.len() })?;
     let width = code.width();
     let colors = code.to_colors();
-    let size = width + 2 * QR_QUIET_ZONE;
+    let size = width + 2 * quiet;
     // Outside the code (the quiet zone, and the half row below an odd size) is light.
     let light = |x: usize, y: usize| {
-        let (Some(cx), Some(cy)) = (x.checked_sub(QR_QUIET_ZONE), y.checked_sub(QR_QUIET_ZONE)) else {
+        let (Some(cx), Some(cy)) = (x.checked_sub(quiet), y.checked_sub(quiet)) else {
             return true;
         };
         cx >= width || cy >= width || colors.get(cy * width + cx) != Some(&Color::Dark)

@@ -96,9 +96,12 @@ pub enum InviteLink {
 }
 
 impl InviteLink {
-    /// Reads a link of either version, forgiving what chat apps do to links as
-    /// [`Invite::parse`] does.
+    /// Reads a link of either version, or the compact form a QR code holds
+    /// ([`super::invite_qr`]), forgiving what chat apps do to links as [`Invite::parse`] does.
     pub fn parse(link: &str) -> Result<Self, InviteError> {
+        if let Some(compact) = super::invite_qr::parse(link) {
+            return compact.map(Self::Short);
+        }
         let payload = super::invite::link_payload(link)?;
         match payload.first() {
             Some(&INVITE_VERSION) => Ok(Self::Full(Box::new(Invite::from_payload(&payload)?))),
@@ -163,6 +166,11 @@ impl ShortInvite {
             return Err(WireError::NonZeroPadding.into());
         }
         Invite::from_payload(payload)
+    }
+
+    /// The key that opens the blob (for the compact form, [`super::invite_qr`]).
+    pub(super) fn key(&self) -> &[u8; INVITE_BLOB_KEY_LEN] {
+        &self.key
     }
 
     /// The link `sotto:invite#…` (version 2).

@@ -7,6 +7,7 @@
 //! - [`invite`]: one-time invite links (`sotto:invite#…`), the prekey bundle they carry, and
 //!   their QR code for the terminal.
 //! - [`invite_short`]: short links that point to the full invite, sealed in a blob.
+//! - [`invite_qr`]: the compact form of a short link that QR codes hold.
 //! - [`error`]: [`WireError`] for code, [`InviteError`] for people.
 //!
 //! Every decoder is total (a value or a typed error, never a panic), rejects trailing or
@@ -18,6 +19,7 @@ pub mod envelope;
 pub mod error;
 pub mod group;
 pub mod invite;
+pub mod invite_qr;
 pub mod invite_short;
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 
 pub mod binary;
 pub mod record_proxy;
+pub mod scan;
+pub mod tmux;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -22,6 +22,7 @@ use tokio::sync::broadcast;
 
 use super::super::chat_text as text;
 use super::super::holder::Holder;
+use super::read_marks;
 
 /// A conversation: with one contact, or with a group.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -51,6 +52,10 @@ pub struct ChatSummary {
     pub ready: bool,
     /// For a group: its members' names.
     pub members: Vec<String>,
+    /// The disappearing timer agreed with a contact, in seconds (`None`: off).
+    pub timer: Option<u64>,
+    /// Messages not read in `sotto chat` (counted from the mark kept in the profile).
+    pub unread: usize,
 }
 
 impl ChatSummary {
@@ -62,6 +67,8 @@ impl ChatSummary {
             identity_changed: false,
             ready: true,
             members: Vec::new(),
+            timer: None,
+            unread: 0,
         }
     }
 }
@@ -174,6 +181,8 @@ pub trait Backend {
     async fn group_remove(&mut self, group: &str, member: &str) -> Result<(), BackendError>;
     /// Sets a conversation's disappearing timer (`None`: off).
     async fn set_timer(&mut self, chat: &ChatId, secs: Option<u64>) -> Result<(), BackendError>;
+    /// Remembers that everything in `chat` has been seen.
+    async fn mark_read(&mut self, chat: &ChatId) -> Result<(), BackendError>;
 }
 
 /// The real backend: the profile held by this process, shared with forwarded commands.
@@ -219,18 +228,23 @@ impl Backend for ClientBackend {
             let txn = c.profile.store.txn();
             profile::contacts(&txn).map_err(BackendError::from)?
         };
-        let mut chats: Vec<ChatSummary> = contacts
-            .iter()
-            .map(|k| ChatSummary {
+        let mut chats = Vec::with_capacity(contacts.len());
+        for k in &contacts {
+            let timer = c.timer(&k.name)?;
+            chats.push(ChatSummary {
                 verified: k.verified,
                 identity_changed: k.identity_changed,
                 ready: k.peer.is_some(),
+                timer: (timer > 0).then_some(u64::from(timer)),
+                unread: read_marks::unread(&mut c, &ChatId::Contact(k.name.clone()))?,
                 ..ChatSummary::contact(&k.name)
-            })
-            .collect();
+            });
+        }
         for group in c.group_names()? {
             let members = c.group_members(&group)?.into_iter().filter(|m| !m.me).map(|m| m.name).collect();
-            chats.push(ChatSummary { id: ChatId::Group(group), members, ..ChatSummary::contact("") });
+            let id = ChatId::Group(group);
+            let unread = read_marks::unread(&mut c, &id)?;
+            chats.push(ChatSummary { id, members, unread, ..ChatSummary::contact("") });
         }
         Ok(chats)
     }
@@ -380,6 +394,11 @@ impl Backend for ClientBackend {
         let seconds = u32::try_from(secs.unwrap_or(0)).map_err(|_| BackendError::Failed(text::timer_too_long()))?;
         let mut c = self.holder.client.lock().await;
         Ok(c.set_timer(name, seconds).await?)
+    }
+
+    async fn mark_read(&mut self, chat: &ChatId) -> Result<(), BackendError> {
+        let mut c = self.holder.client.lock().await;
+        Ok(read_marks::mark_read(&mut c, chat)?)
     }
 }
 

@@ -9,14 +9,17 @@
 //!
 //! - [`backend`]: what the UI needs from the client, and its implementation.
 //! - [`worker`]: requests in, events out.
-//! - [`state`], [`keys`]: the state and how keys change it.
+//! - [`state`], [`keys`]: the state and how keys change it; [`read_marks`]: unread counts
+//!   kept in the profile.
 //! - [`input`]: editing and wrapping by display width.
-//! - [`view`], [`popups`]: drawing.
+//! - [`view`], [`popups`], [`invite_view`]: drawing.
 
 pub mod backend;
 pub mod input;
+pub mod invite_view;
 pub mod keys;
 pub mod popups;
+pub mod read_marks;
 pub mod state;
 pub mod view;
 pub mod worker;

@@ -35,18 +35,10 @@ pub fn draw(f: &mut Frame, app: &App) {
             f.render_widget(Paragraph::new(lines), inner);
             field(f, Rect { y: field_y, height: 1, ..inner }, name, !*waiting);
         }
-        Popup::Invite { link, scroll } => {
+        Popup::Invite { link, qr, scroll } => {
             let area = centered(full, u16::MAX, u16::MAX);
             let inner = frame(f, area, text::INVITE_TITLE);
-            let w = usize::from(inner.width);
-            let mut lines = rows(text::INVITE_INTRO, w);
-            lines.push(Line::raw(""));
-            lines.extend(qr_lines(link, inner, text::invite_qr_too_big));
-            lines.push(Line::raw(""));
-            lines.extend(wrap(link, w).iter().map(|r| Line::raw(link[r.start..r.end].to_string())));
-            lines.push(Line::raw(""));
-            lines.push(hint(text::DOC_KEYS));
-            doc(f, inner, lines, *scroll);
+            super::invite_view::draw(f, inner, link, qr, *scroll);
         }
         Popup::Accept { link, name, focus, waiting } => {
             let area = centered(full, 70, 12);
@@ -190,16 +182,16 @@ fn frame(f: &mut Frame, area: Rect, title: &str) -> Rect {
 }
 
 /// Text wrapped to `w` as lines.
-fn rows(s: &str, w: usize) -> Vec<Line<'static>> {
+pub(super) fn rows(s: &str, w: usize) -> Vec<Line<'static>> {
     wrap(s, w).iter().map(|r| Line::raw(s[r.start..r.end].to_string())).collect()
 }
 
-fn hint(s: &str) -> Line<'static> {
+pub(super) fn hint(s: &str) -> Line<'static> {
     Line::styled(s.to_string(), Style::default().fg(Color::DarkGray))
 }
 
 /// A scrollable document: `scroll` rows from the top, clamped so the end stays in view.
-fn doc(f: &mut Frame, inner: Rect, lines: Vec<Line<'static>>, scroll: u16) {
+pub(super) fn doc(f: &mut Frame, inner: Rect, lines: Vec<Line<'static>>, scroll: u16) {
     let max = u16::try_from(lines.len().saturating_sub(usize::from(inner.height))).unwrap_or(u16::MAX);
     f.render_widget(Paragraph::new(lines).scroll((scroll.min(max), 0)), inner);
 }

@@ -21,17 +21,19 @@ pub struct Chat {
     /// Its messages, once loaded.
     pub entries: Vec<Entry>,
     pub loaded: bool,
-    /// Messages that arrived since it was last on screen.
+    /// Messages that arrived since it was last on screen (at start, as the profile counts
+    /// them; then counted here).
     pub unread: usize,
     /// Rows scrolled up from the newest message.
     pub scroll: usize,
-    /// The disappearing timer last set from here.
+    /// The disappearing timer agreed in this conversation (as last reported or set).
     pub timer: Option<u64>,
 }
 
 impl Chat {
     fn new(summary: ChatSummary) -> Self {
-        Self { summary, entries: Vec::new(), loaded: false, unread: 0, scroll: 0, timer: None }
+        let (timer, unread) = (summary.timer, summary.unread);
+        Self { summary, entries: Vec::new(), loaded: false, unread, scroll: 0, timer }
     }
 }
 
@@ -57,9 +59,11 @@ pub enum Popup {
         name: Field,
         waiting: bool,
     },
-    /// The invite made: link and QR.
+    /// The invite made: the link to copy, and what its QR code holds (the compact form of
+    /// a short link, see `wire::invite_qr`).
     Invite {
         link: String,
+        qr: String,
         scroll: u16,
     },
     /// Pasting someone's invite. `focus` 0: link, 1: name.
@@ -96,6 +100,14 @@ pub enum Popup {
     },
 }
 
+impl Popup {
+    /// The popup showing a new invite `link`.
+    pub fn invite(link: String) -> Self {
+        let qr = sotto_client::wire::invite_qr::qr_form(&link);
+        Self::Invite { link, qr, scroll: 0 }
+    }
+}
+
 /// The line at the bottom: what just happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Toast {
@@ -118,6 +130,18 @@ pub struct App {
     pub relay_problem: Option<String>,
     pub toast: Option<Toast>,
     pub quit: bool,
+    /// The time zone times are shown in.
+    pub zone: Zone,
+}
+
+/// A time zone; by default the system's (`TZ`, `/etc/localtime`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Zone(pub jiff::tz::TimeZone);
+
+impl Default for Zone {
+    fn default() -> Self {
+        Self(jiff::tz::TimeZone::system())
+    }
 }
 
 impl App {
@@ -187,7 +211,7 @@ impl App {
             },
             Event::Invite(result) => match result {
                 Ok(link) => {
-                    self.popup = Some(Popup::Invite { link, scroll: 0 });
+                    self.popup = Some(Popup::invite(link));
                 }
                 Err(e) => {
                     self.popup = None;
@@ -294,6 +318,7 @@ impl App {
             .into_iter()
             .map(|s| match old.remove(&s.id) {
                 Some(mut c) => {
+                    c.timer = s.timer;
                     c.summary = s;
                     c
                 }
@@ -318,24 +343,7 @@ impl App {
         match n {
             Notice::Message { from, text: body, sent_at_ms, .. } => {
                 let (chat, sender) = self.route(&from);
-                let on_screen = self.current().is_some_and(|c| c.summary.id == chat);
-                if let Some(c) = self.chats.iter_mut().find(|c| c.summary.id == chat) {
-                    if c.loaded {
-                        c.entries.push(Entry {
-                            mine: false,
-                            sender,
-                            text: body,
-                            sent_at_ms,
-                            delivery: Delivery::Received,
-                        });
-                    } else if on_screen {
-                        // Its history may have been read before this message was stored.
-                        return vec![Request::Open(chat)];
-                    }
-                    if !on_screen {
-                        c.unread += 1;
-                    }
-                }
+                return self.add_incoming(chat, sender, body, sent_at_ms);
             }
             Notice::Joined { name } => self.info(text::joined(&name)),
             Notice::Ready { name } => self.info(text::ready(&name)),
@@ -347,7 +355,40 @@ impl App {
                 self.error(text::identity_changed_toast(&name));
             }
             Notice::RelayTrouble(reason) => self.relay_problem = Some(reason),
+            Notice::GroupMessage { group, from, text: body, file_name, sent_at_ms } => {
+                let body = file_name.map_or(body, |f| text::file_entry(&f));
+                return self.add_incoming(ChatId::Group(group), Some(from), body, sent_at_ms);
+            }
+            Notice::TimerChanged { name, seconds } => {
+                let secs = (seconds > 0).then_some(u64::from(seconds));
+                if let Some(c) = self.chats.iter_mut().find(|c| c.summary.id == ChatId::Contact(name.clone())) {
+                    c.timer = secs;
+                }
+                self.info(text::timer_changed(&name, secs));
+            }
+            Notice::FileSaved { from, file_name, path, .. } => {
+                self.info(text::file_saved(&from, &file_name, &path.display().to_string()));
+            }
+            Notice::FileFailed { from, file_name, reason } => self.error(text::file_failed(&from, &file_name, &reason)),
+            Notice::Group { group, .. } => self.info(text::group_changed(&group)),
             _ => {}
+        }
+        Vec::new()
+    }
+
+    /// A message that arrived in `chat`: appended if its history is loaded, counted unread
+    /// unless it is on screen.
+    fn add_incoming(&mut self, chat: ChatId, sender: Option<String>, body: String, sent_at_ms: u64) -> Vec<Request> {
+        let on_screen = self.current().is_some_and(|c| c.summary.id == chat);
+        let Some(c) = self.chats.iter_mut().find(|c| c.summary.id == chat) else { return Vec::new() };
+        if c.loaded {
+            c.entries.push(Entry { mine: false, sender, text: body, sent_at_ms, delivery: Delivery::Received });
+        } else if on_screen {
+            // Its history may have been read before this message was stored.
+            return vec![Request::Open(chat)];
+        }
+        if !on_screen {
+            c.unread += 1;
         }
         Vec::new()
     }

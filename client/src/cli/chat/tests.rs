@@ -272,6 +272,10 @@ impl Backend for Scripted {
     async fn set_timer(&mut self, _c: &ChatId, _s: Option<u64>) -> Result<(), BackendError> {
         Err(BackendError::NotAvailable(Feature::GroupTimer))
     }
+    async fn mark_read(&mut self, chat: &ChatId) -> Result<(), BackendError> {
+        self.state.borrow_mut().calls.push(format!("read {}", chat.name()));
+        Ok(())
+    }
 }
 
 /// Runs the worker over `backend` while `script` plays the UI side, like the UI thread.
@@ -279,7 +283,9 @@ async fn drive(backend: Scripted, script: impl AsyncFnOnce(&mut Ui)) {
     let (requests, requests_rx) = mpsc::unbounded_channel();
     let (events, events_rx) = std::sync::mpsc::channel();
     let worker = tokio::task::spawn_local(worker::run(backend, requests_rx, events));
-    let mut ui = Ui { app: App::new(), requests, events: events_rx };
+    let mut app = App::new();
+    app.zone = super::state::Zone(jiff::tz::TimeZone::UTC);
+    let mut ui = Ui { app, requests, events: events_rx };
     script(&mut ui).await;
     drop(ui);
     worker.await.unwrap();
@@ -357,5 +363,9 @@ fn a_message_typed_while_the_relay_is_down_goes_out_when_it_is_back() {
         })
         .await;
     });
-    assert_eq!(state.borrow().calls, vec!["file /tmp/x".to_string()]);
+    // Opening Bob's conversation marks it read, and so does his reply arriving on screen.
+    let calls = state.borrow().calls.clone();
+    let file = calls.iter().position(|c| c == "file /tmp/x").unwrap();
+    assert_eq!(calls[..file].iter().filter(|c| *c == "read Bob").count(), 2, "{calls:?}");
+    assert!(calls[..file].iter().all(|c| c == "read Bob"), "{calls:?}");
 }

@@ -9,11 +9,17 @@ use ratatui::buffer::Buffer;
 use ratatui::style::Color;
 use sotto_client::app::records::Delivery;
 
+use sotto_client::wire::{InviteLink, ShortInvite};
+use sotto_proto::BlobReadId;
+
 use super::backend::{ChatId, ChatSummary, Entry, RelayStatus, Safety};
 use super::input::str_width;
 use super::state::{App, GroupAction, Popup};
 use super::view;
 use super::worker::Event;
+
+#[path = "../../../tests/common/scan.rs"]
+mod scan;
 
 /// 2026-11-23 09:15 UTC.
 pub const T0: u64 = 1_795_425_300_000;
@@ -26,6 +32,8 @@ pub fn entry(mine: bool, text: &str, at: u64, delivery: Delivery) -> Entry {
 /// A profile with a few conversations in several scripts, as the worker would report it.
 pub fn fixture() -> App {
     let mut app = App::new();
+    // Captures must not depend on the machine's zone (see `times_are_shown_in_the_local_zone`).
+    app.zone = super::state::Zone(jiff::tz::TimeZone::UTC);
     let mut aynur = ChatSummary::contact("Aynur");
     aynur.verified = true;
     let mut tenzin = ChatSummary::contact("Tenzin བསྟན་འཛིན");
@@ -138,6 +146,20 @@ fn main_screen_at_80x24() {
 }
 
 #[test]
+fn times_are_shown_in_the_local_zone() {
+    // UTC+8: the 09:15 UTC message is shown at 17:15.
+    let mut app = fixture();
+    app.zone = super::state::Zone(jiff::tz::TimeZone::posix("CST-8").unwrap());
+    let s = joined(&draw(&app, 80, 24));
+    assert!(s.contains("17:15 Aynur: The meeting moved") && s.contains(" 2026-11-23 "), "{s}");
+    assert!(!s.contains("09:15"), "{s}");
+    // UTC-11: the same messages happened the day before, and the day line says so.
+    app.zone = super::state::Zone(jiff::tz::TimeZone::posix("NUT11").unwrap());
+    let s = joined(&draw(&app, 80, 24));
+    assert!(s.contains("22:15 Aynur: The meeting moved") && s.contains(" 2026-11-22 "), "{s}");
+}
+
+#[test]
 fn wide_characters_wrap_and_the_cursor_sits_after_them() {
     let mut app = fixture();
     app.input.insert_str("你好 ئۇيغۇر བོད");
@@ -234,6 +256,40 @@ fn long_link() -> String {
     format!("sotto:invite#{}", "AQpDc290dG86Ly8xMjcuMC4wLjE6NDM4MjEjNi1uaFVyWkRjVndjdkZRckdfQ3lJU".repeat(38))
 }
 
+/// A short invite link as the relay makes them (a pinned loopback relay).
+pub fn short_link() -> String {
+    let relay = "sotto://127.0.0.1:41234#AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8".parse().unwrap();
+    ShortInvite::new(relay, BlobReadId([0x5a; 24]), zeroize::Zeroizing::new([0x42; 32])).to_link()
+}
+
+#[test]
+fn the_invite_qr_code_fits_80x24_beside_the_link_and_scans() {
+    let mut app = fixture();
+    let link = short_link();
+    app.on_event(Event::Invite(Ok(link.clone())));
+    let rows = text(draw(&app, 80, 24).buffer());
+    let s = rows.join("\n");
+    assert!(!s.contains("needs a window"), "{s}");
+    // The code (43 columns with a one-module quiet zone) sits left of the text and the link.
+    let code_rows = rows.iter().filter(|r| r.chars().skip(1).take(43).all(|c| "█▀▄ ".contains(c))).count();
+    assert!(code_rows >= 22, "{code_rows} rows of code:\n{s}");
+    let side: Vec<String> =
+        rows.iter().map(|r| r.chars().skip(45).collect::<String>().trim_end_matches('│').trim().to_string()).collect();
+    let start = side.iter().position(|t| t.starts_with("sotto:invite#")).expect("the link beside the code");
+    let shown: String = side[start..].iter().take_while(|t| !t.is_empty()).map(String::as_str).collect();
+    assert_eq!(shown, link, "{s}");
+    // Scanned, the code gives the compact form of the same invite.
+    let scanned = scan::scan(&rows);
+    assert_eq!(scanned.len(), 1, "{s}");
+    let InviteLink::Short(got) = InviteLink::parse(&scanned[0]).unwrap() else { panic!("not a short invite") };
+    assert_eq!(got.to_link(), link);
+    assert!(scanned[0].starts_with("SOTTO:INVITE:"));
+    // Larger windows draw the code above the link, with a wider quiet zone.
+    let rows = text(draw(&app, 120, 45).buffer());
+    assert_eq!(scan::scan(&rows).len(), 1);
+    assert!(rows.iter().any(|r| r.contains(&link[..40])));
+}
+
 #[test]
 fn invite_shows_the_qr_code_when_it_fits_and_says_what_size_it_needs_when_not() {
     let mut app = fixture();
@@ -248,7 +304,7 @@ fn invite_shows_the_qr_code_when_it_fits_and_says_what_size_it_needs_when_not() 
     let qr_rows = text(big.buffer()).iter().filter(|r| r.contains("▀") || r.contains("▄")).count();
     assert!(qr_rows > 60, "{qr_rows} rows of QR code");
     // Scrolling reaches the end of the link.
-    app.popup = Some(Popup::Invite { link, scroll: 500 });
+    app.popup = Some(Popup::Invite { link: link.clone(), qr: link, scroll: 500 });
     let s = joined(&draw(&app, 80, 24));
     assert!(s.contains("Esc close"), "{s}");
 }
@@ -316,7 +372,7 @@ fn every_screen_draws_at_any_size() {
     let mut screens = vec![fixture()];
     for p in [
         Popup::Help { scroll: 0 },
-        Popup::Invite { link: long_link(), scroll: 0 },
+        Popup::invite(long_link()),
         Popup::Safety { name: "Aynur".into(), safety: Some(safety(true, false)), scroll: 3 },
         Popup::File {
             path: super::input::Editor::with_text("/tmp/報告.pdf"),
@@ -354,8 +410,10 @@ fn captures() -> Vec<(&'static str, String)> {
     out.push(("The relay cannot be reached: the message waits, the UI goes on", joined(&draw(&offline, 80, 24))));
     app.popup = Some(Popup::Help { scroll: 0 });
     out.push(("Keys (`?` or F1)", joined(&draw(&app, 80, 24))));
+    app.on_event(Event::Invite(Ok(short_link())));
+    out.push(("A new invite at 80×24: the QR code beside the link", joined(&draw(&app, 80, 24))));
     app.on_event(Event::Invite(Ok(long_link())));
-    out.push(("A new invite at 80×24: the link, and the size the QR code needs", joined(&draw(&app, 80, 24))));
+    out.push(("A full invite link: too long for a QR code at 80×24", joined(&draw(&app, 80, 24))));
     app.popup = Some(Popup::Safety { name: "Aynur".into(), safety: Some(safety(false, true)), scroll: 0 });
     out.push(("Safety number (F4)", joined(&draw(&app, 80, 24))));
     let mut changed = fixture();

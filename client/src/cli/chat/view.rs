@@ -16,7 +16,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use sotto_client::app::records::Delivery;
 
 use super::super::chat_text as text;
-use super::super::holder::format_time;
+use super::super::local_time::format_in;
 use super::backend::{ChatId, Entry};
 use super::input::{Row, str_width, wrap};
 use super::keys::Dims;
@@ -196,7 +196,7 @@ fn draw_conversation(f: &mut Frame, app: &App, area: Rect) {
             .collect();
     }
     let h = usize::from(inner.height).saturating_sub(banner.len());
-    let rows = if chat.loaded { message_rows(chat, w) } else { plain_rows(text::LOADING, w) };
+    let rows = if chat.loaded { message_rows(chat, w, &app.zone.0) } else { plain_rows(text::LOADING, w) };
     let max = rows.len().saturating_sub(h);
     let scroll = chat.scroll.min(max);
     if scroll > 0 {
@@ -216,7 +216,7 @@ pub fn max_scroll(area: Rect, app: &App) -> usize {
     let w = usize::from(a.conversation.width.saturating_sub(2));
     let banner = usize::from(chat.summary.identity_changed || !chat.summary.ready) * 2;
     let h = usize::from(a.conversation.height.saturating_sub(2)).saturating_sub(banner);
-    message_rows(chat, w).len().saturating_sub(h)
+    message_rows(chat, w, &app.zone.0).len().saturating_sub(h)
 }
 
 /// Text wrapped into unstyled rows.
@@ -224,13 +224,13 @@ fn plain_rows(s: &str, w: usize) -> Vec<Line<'static>> {
     wrap(s, w).iter().map(|r| Line::from(s[r.start..r.end].to_string())).collect()
 }
 
-/// Every message of `chat` as screen rows of width `w`, with day separators.
-pub fn message_rows(chat: &Chat, w: usize) -> Vec<Line<'static>> {
+/// Every message of `chat` as screen rows of width `w`, with day separators, times in `tz`.
+pub fn message_rows(chat: &Chat, w: usize, tz: &jiff::tz::TimeZone) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     let mut day = String::new();
     let body_w = w.saturating_sub(TIME_WIDTH).max(4);
     for e in &chat.entries {
-        let stamp = format_time(e.sent_at_ms);
+        let stamp = format_in(e.sent_at_ms, tz);
         let (date, clock) = stamp.split_once(' ').unwrap_or(("", ""));
         if date != day {
             day = date.to_string();

@@ -155,6 +155,7 @@ impl Worker {
             Request::Open(chat) => {
                 self.open = Some(chat.clone());
                 self.send_history(b, &chat, out).await;
+                self.mark_read(b, &chat, out).await;
             }
             Request::SendText { chat, text } => {
                 let result = b.send_text(&chat, &text).await;
@@ -218,10 +219,28 @@ impl Worker {
 
     async fn on_notice<B: Backend, S: Sink>(&mut self, b: &mut B, n: Notice, out: &S) {
         // These change the list (a new contact, a changed key): send it again.
-        let relist = matches!(n, Notice::Joined { .. } | Notice::Ready { .. } | Notice::IdentityChanged { .. });
+        let relist = matches!(
+            n,
+            Notice::Joined { .. } | Notice::Ready { .. } | Notice::IdentityChanged { .. } | Notice::Group { .. }
+        );
+        // A message in the conversation on screen is seen as it arrives.
+        let chat = match &n {
+            Notice::Message { from, .. } => Some(ChatId::Contact(from.clone())),
+            Notice::GroupMessage { group, .. } => Some(ChatId::Group(group.clone())),
+            _ => None,
+        };
         out.send(Event::Notice(n));
         if relist {
             self.send_chats(b, out).await;
+        }
+        if let Some(chat) = chat.filter(|c| self.open.as_ref() == Some(c)) {
+            self.mark_read(b, &chat, out).await;
+        }
+    }
+
+    async fn mark_read<B: Backend, S: Sink>(&mut self, b: &mut B, chat: &ChatId, out: &S) {
+        if let Err(e) = b.mark_read(chat).await {
+            out.send(Event::Failed(e));
         }
     }
 
