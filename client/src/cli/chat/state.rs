@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use sotto_client::app::Notice;
 use sotto_client::app::records::Delivery;
+use sotto_client::app::{FileState, Notice};
 
 use super::super::chat_text as text;
 use super::backend::{BackendError, ChatId, ChatSummary, Entry, RelayStatus, Safety};
@@ -371,6 +371,32 @@ impl App {
             }
             Notice::FileFailed { from, file_name, reason } => self.error(text::file_failed(&from, &file_name, &reason)),
             Notice::Group { group, .. } => self.info(text::group_changed(&group)),
+            Notice::GroupFile { group, from, file_name, state, .. } => {
+                return self.on_group_file(group, from, file_name, state);
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    /// A file sent to a group: its entry is in the group's history (read again if it is
+    /// loaded, counted unread if not on screen); how it ended is told like a contact's file.
+    fn on_group_file(&mut self, group: String, from: String, file_name: String, state: FileState) -> Vec<Request> {
+        let sender = format!("{group}/{from}");
+        match state {
+            FileState::Downloading => {
+                let chat = ChatId::Group(group);
+                let on_screen = self.current().is_some_and(|c| c.summary.id == chat);
+                let Some(c) = self.chats.iter_mut().find(|c| c.summary.id == chat) else { return Vec::new() };
+                if !on_screen {
+                    c.unread += 1;
+                }
+                if c.loaded || on_screen {
+                    return vec![Request::Open(chat)];
+                }
+            }
+            FileState::Saved(path) => self.info(text::file_saved(&sender, &file_name, &path.display().to_string())),
+            FileState::Failed(reason) => self.error(text::file_failed(&sender, &file_name, &reason)),
             _ => {}
         }
         Vec::new()

@@ -89,6 +89,35 @@ fn group_senders_are_routed_to_their_group() {
 }
 
 #[test]
+fn a_file_sent_to_a_group_counts_unread_then_tells_where_it_was_saved() {
+    use sotto_client::app::FileState;
+    let mut app = fixture();
+    let press = app.chats.iter().position(|c| c.summary.id == ChatId::Group("press".into())).unwrap();
+    let before = app.chats[press].unread;
+    let arrived = |state| {
+        Event::Notice(Notice::GroupFile {
+            group: "press".into(),
+            from: "Dilnur".into(),
+            file_name: "ھۆججەت.pdf".into(),
+            size: 2048,
+            state,
+        })
+    };
+    assert!(app.on_event(arrived(FileState::Downloading)).is_empty());
+    assert_eq!(app.chats[press].unread, before + 1);
+    app.on_event(arrived(FileState::Saved("/tmp/saved/ھۆججەت.pdf".into())));
+    let toast = app.toast.as_ref().unwrap();
+    assert!(!toast.error && toast.text.contains("ھۆججەت.pdf") && toast.text.contains("press/Dilnur"), "{}", toast.text);
+    app.on_event(arrived(FileState::Failed("altered".into())));
+    assert!(app.toast.as_ref().unwrap().error);
+    // On screen, the group's history is read again to show the new entry.
+    app.select(press);
+    app.on_event(Event::History { chat: ChatId::Group("press".into()), entries: vec![] });
+    assert_eq!(app.on_event(arrived(FileState::Downloading)), vec![Request::Open(ChatId::Group("press".into()))]);
+    assert_eq!(app.chats[press].unread, 0);
+}
+
+#[test]
 fn enter_sends_and_a_refused_message_comes_back_to_the_input() {
     let mut app = fixture();
     assert!(app.on_key(key(KeyCode::Enter), DIMS).is_empty(), "nothing to send");

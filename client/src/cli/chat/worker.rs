@@ -226,7 +226,7 @@ impl Worker {
         // A message in the conversation on screen is seen as it arrives.
         let chat = match &n {
             Notice::Message { from, .. } => Some(ChatId::Contact(from.clone())),
-            Notice::GroupMessage { group, .. } => Some(ChatId::Group(group.clone())),
+            Notice::GroupMessage { group, .. } | Notice::GroupFile { group, .. } => Some(ChatId::Group(group.clone())),
             _ => None,
         };
         out.send(Event::Notice(n));
