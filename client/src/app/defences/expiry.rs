@@ -160,15 +160,7 @@ pub fn get(txn: &Txn<'_>, key: &[u8]) -> Result<Option<Message>, AppError> {
 }
 
 fn open(txn: &Txn<'_>, key: &[u8], raw: &[u8]) -> Result<Option<Message>, AppError> {
-    let stored = parse(raw)?;
-    match stored.expires_at_ms {
-        None => Ok(Some(records::decode(&stored.body)?)),
-        Some(at) if at <= txn.now_ms() => Ok(None),
-        Some(_) => match txn.open_until(&aad(key), &stored.body)? {
-            Some(plain) => Ok(Some(records::decode(&plain)?)),
-            None => Ok(None),
-        },
-    }
+    open_other(txn, key, raw)
 }
 
 /// Puts an outbox entry that must disappear at `at` with its message: sealed under the same
