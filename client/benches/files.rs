@@ -7,7 +7,7 @@
 //! a sled store in a temporary directory, as `sotto-relay` does; its per-connection
 //! frame rate limit is lifted so the path itself is measured (with the default limit of
 //! 2,000 cells a second a transfer is capped near 32 MB/s each way; that run is printed
-//! too, once).
+//! too, once). `FILES_BENCH_SOTTO_ONLY=1` runs the Sotto path alone, for a profiler.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
@@ -38,6 +38,15 @@ fn main() {
     let file = tmp.path().join("payload.bin");
     write_file(&file, mib * MIB);
     let bytes = (mib * MIB) as f64;
+    if std::env::var_os("FILES_BENCH_SOTTO_ONLY").is_some() {
+        // For profiling (`perf record`): the Sotto path alone, no baseline, no summary.
+        for run in 0..runs {
+            let s =
+                rt.block_on(tokio::task::LocalSet::new().run_until(sotto_round_trip(&file, tmp.path(), run, false)));
+            println!("run {run}: sotto {:.2} s ({:.1} MB/s)", s.as_secs_f64(), bytes / s.as_secs_f64() / 1e6);
+        }
+        return;
+    }
     println!("files bench: {mib} MiB file, {runs} runs each, alternating");
     let (mut sotto, mut bare) = (Vec::new(), Vec::new());
     for run in 0..runs {

@@ -8,19 +8,42 @@
 //! Non-zero padding is rejected rather than ignored, so a cell has exactly one encoding
 //! and padding cannot become a covert channel.
 
+use crate::codec::Writer;
 use crate::error::DecodeError;
 use crate::limits::{CELL_HEADER_LEN, CELL_SIZE, MAX_BODY_LEN, PROTOCOL_VERSION};
 
 /// Wraps a frame body into a cell. Bodies come only from this crate's encoders, whose
 /// largest output is checked against [`MAX_BODY_LEN`] at compile time in `limits`.
+#[cfg(test)]
 pub(crate) fn wrap(body: &[u8]) -> Vec<u8> {
-    debug_assert!(body.len() <= MAX_BODY_LEN);
-    let len = body.len().min(MAX_BODY_LEN);
-    let mut cell = vec![0u8; CELL_SIZE];
-    cell[0] = PROTOCOL_VERSION;
+    let mut w = writer();
+    w.bytes(body);
+    finish(w)
+}
+
+/// A writer for a frame body that becomes a cell in place: the buffer has room for the
+/// whole cell and the header comes first, so a chunk is copied once while encoding, not
+/// again into a cell.
+pub(crate) fn writer() -> Writer {
+    let mut buf = Vec::with_capacity(CELL_SIZE);
+    buf.extend_from_slice(&[PROTOCOL_VERSION, 0, 0]);
+    Writer::from_vec(buf)
+}
+
+/// The cell from a [`writer`]'s output: the body length set in the header, the rest
+/// padded with zeros.
+pub(crate) fn finish(w: Writer) -> Vec<u8> {
+    let mut cell = w.into_inner();
+    let len = cell.len().saturating_sub(CELL_HEADER_LEN);
+    debug_assert!(len <= MAX_BODY_LEN);
+    if len > MAX_BODY_LEN {
+        // Unreachable with this crate's encoders; cut rather than send an oversized cell.
+        cell.truncate(CELL_SIZE);
+    }
     // `len` is at most MAX_BODY_LEN, which fits u16 (checked in `limits`).
-    cell[1..3].copy_from_slice(&(len as u16).to_be_bytes());
-    cell[CELL_HEADER_LEN..CELL_HEADER_LEN + len].copy_from_slice(&body[..len]);
+    let len = len.min(MAX_BODY_LEN) as u16;
+    cell[1..CELL_HEADER_LEN].copy_from_slice(&len.to_be_bytes());
+    cell.resize(CELL_SIZE, 0);
     cell
 }
 

@@ -67,6 +67,11 @@ impl Writer {
         Self { buf: Vec::with_capacity(256) }
     }
 
+    /// A writer appending to `buf` (which may already hold a header).
+    pub(crate) fn from_vec(buf: Vec<u8>) -> Self {
+        Self { buf }
+    }
+
     pub(crate) fn bytes(&mut self, b: &[u8]) -> &mut Self {
         self.buf.extend_from_slice(b);
         self

@@ -36,6 +36,10 @@ pub enum DecodeError {
     /// An envelope was not exactly [`crate::limits::ENVELOPE_SIZE`] bytes.
     #[error("envelope of {0} bytes has the wrong size")]
     EnvelopeSize(usize),
+    /// A `BlobGet` asked for no chunks, or more than
+    /// [`crate::limits::BLOB_GET_MAX_CHUNKS`].
+    #[error("a blob read of {0} chunks is outside 1 to the maximum")]
+    ChunkCount(u16),
     /// A declared blob size exceeds [`crate::limits::MAX_BLOB_SIZE`].
     #[error("blob size {0} exceeds the protocol maximum")]
     BlobTooLarge(u64),

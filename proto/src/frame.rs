@@ -14,7 +14,7 @@ use crate::cell;
 use crate::codec::{Reader, Writer};
 use crate::error::{DecodeError, ErrorCode};
 use crate::ids::{BlobReadId, BlobWriteId, Chunk, Envelope, Nonce, PublicKey, RecvId, SendId, Signature};
-use crate::limits::{ENVELOPE_SIZE, MAX_BLOB_SIZE};
+use crate::limits::{BLOB_GET_MAX_CHUNKS, ENVELOPE_SIZE, MAX_BLOB_SIZE};
 
 /// A request from a client, with the correlation id its response will carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,12 +44,16 @@ pub enum Request {
     DeleteMailbox { recv_id: RecvId, signature: Signature },
     /// Starts a blob upload of `size` bytes.
     BlobCreate { size: u64 },
-    /// Uploads the chunk at `offset`; offsets must follow each other.
-    BlobPut { write_id: BlobWriteId, offset: u64, data: Chunk },
+    /// Uploads the chunk at `offset`; offsets must follow each other. Answered only if
+    /// `answer` is set, the chunk completes the blob, or the put is refused: a client
+    /// asks for one answer per run of chunks instead of one per chunk.
+    BlobPut { write_id: BlobWriteId, offset: u64, answer: bool, data: Chunk },
     /// Asks how many bytes of an upload the relay holds (to resume).
     BlobStatus { write_id: BlobWriteId },
-    /// Downloads the chunk starting at `offset` of a completed blob.
-    BlobGet { read_id: BlobReadId, offset: u64 },
+    /// Downloads `count` chunks (1 to [`BLOB_GET_MAX_CHUNKS`]) of a completed blob,
+    /// from `offset` on: answered by one `BlobData` per chunk, in order, or by fewer
+    /// followed by one `Error` where the relay had to stop.
+    BlobGet { read_id: BlobReadId, offset: u64, count: u16 },
 }
 
 /// A frame from a relay.
@@ -167,15 +171,20 @@ impl Request {
             Self::BlobCreate { size } => {
                 w.u8(tag::BLOB_CREATE).u64(*size);
             }
-            Self::BlobPut { write_id, offset, data } => {
+            Self::BlobPut { write_id, offset, answer, data } => {
                 // A chunk is at most BLOB_CHUNK_SIZE, which fits u16 (checked in `limits`).
-                w.u8(tag::BLOB_PUT).bytes(&write_id.0).u64(*offset).u16(data.len() as u16).bytes(data.as_bytes());
+                w.u8(tag::BLOB_PUT)
+                    .bytes(&write_id.0)
+                    .u64(*offset)
+                    .u8(if *answer { FLAG_PRESENT } else { FLAG_ABSENT })
+                    .u16(data.len() as u16)
+                    .bytes(data.as_bytes());
             }
             Self::BlobStatus { write_id } => {
                 w.u8(tag::BLOB_STATUS).bytes(&write_id.0);
             }
-            Self::BlobGet { read_id, offset } => {
-                w.u8(tag::BLOB_GET).bytes(&read_id.0).u64(*offset);
+            Self::BlobGet { read_id, offset, count } => {
+                w.u8(tag::BLOB_GET).bytes(&read_id.0).u64(*offset).u16(*count);
             }
         }
     }
@@ -238,10 +247,25 @@ impl Request {
                 Self::BlobCreate { size }
             }
             tag::BLOB_PUT => {
-                Self::BlobPut { write_id: BlobWriteId(r.array()?), offset: r.u64()?, data: read_chunk(r)? }
+                let write_id = BlobWriteId(r.array()?);
+                let offset = r.u64()?;
+                let answer = match r.u8()? {
+                    FLAG_ABSENT => false,
+                    FLAG_PRESENT => true,
+                    f => return Err(DecodeError::BadFlag(f)),
+                };
+                Self::BlobPut { write_id, offset, answer, data: read_chunk(r)? }
             }
             tag::BLOB_STATUS => Self::BlobStatus { write_id: BlobWriteId(r.array()?) },
-            tag::BLOB_GET => Self::BlobGet { read_id: BlobReadId(r.array()?), offset: r.u64()? },
+            tag::BLOB_GET => {
+                let read_id = BlobReadId(r.array()?);
+                let offset = r.u64()?;
+                let count = r.u16()?;
+                if count == 0 || count > BLOB_GET_MAX_CHUNKS {
+                    return Err(DecodeError::ChunkCount(count));
+                }
+                Self::BlobGet { read_id, offset, count }
+            }
             t => return Err(DecodeError::UnknownTag(t)),
         };
         Ok(req)
@@ -257,15 +281,21 @@ impl ClientFrame {
     /// The frame's body, before it is wrapped into a cell.
     pub fn encode_body(&self) -> Vec<u8> {
         let mut w = Writer::new();
-        w.u32(self.corr);
-        self.request.encode_unsigned(&mut w);
-        self.request.encode_signature(&mut w);
+        self.encode_into(&mut w);
         w.into_inner()
     }
 
     /// The frame as one cell, ready for the wire.
     pub fn to_cell(&self) -> Vec<u8> {
-        cell::wrap(&self.encode_body())
+        let mut w = cell::writer();
+        self.encode_into(&mut w);
+        cell::finish(w)
+    }
+
+    fn encode_into(&self, w: &mut Writer) {
+        w.u32(self.corr);
+        self.request.encode_unsigned(w);
+        self.request.encode_signature(w);
     }
 
     /// Parses a frame body (the cell layer already removed).
@@ -287,11 +317,23 @@ impl ServerFrame {
     /// The frame's body, before it is wrapped into a cell.
     pub fn encode_body(&self) -> Vec<u8> {
         let mut w = Writer::new();
+        self.encode_into(&mut w);
+        w.into_inner()
+    }
+
+    /// The frame as one cell, ready for the wire.
+    pub fn to_cell(&self) -> Vec<u8> {
+        let mut w = cell::writer();
+        self.encode_into(&mut w);
+        cell::finish(w)
+    }
+
+    fn encode_into(&self, w: &mut Writer) {
         match self {
             Self::Hello { nonce } => {
                 w.u8(tag::HELLO).bytes(&nonce.0);
             }
-            Self::Response { corr, response } => encode_response(&mut w, *corr, response),
+            Self::Response { corr, response } => encode_response(w, *corr, response),
             Self::Push(Push::Deliver { recv_id, seq, envelope }) => {
                 w.u8(tag::P_DELIVER).bytes(&recv_id.0).u64(*seq).bytes(envelope.as_bytes());
             }
@@ -299,12 +341,6 @@ impl ServerFrame {
                 w.u8(tag::P_UNSUBSCRIBED).bytes(&recv_id.0);
             }
         }
-        w.into_inner()
-    }
-
-    /// The frame as one cell, ready for the wire.
-    pub fn to_cell(&self) -> Vec<u8> {
-        cell::wrap(&self.encode_body())
     }
 
     /// Parses a frame body (the cell layer already removed).

@@ -5,7 +5,9 @@
 //! cells passed and when. See `docs/PROTOCOL.md` ("Why 16 KiB cells") for the reasoning.
 
 /// The protocol version carried in the first byte of every cell.
-pub const PROTOCOL_VERSION: u8 = 1;
+/// Version 2 changed blob transfers: a `BlobPut` is answered only when asked (or at the
+/// end, or on refusal) and a `BlobGet` asks for a run of chunks.
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// The largest plaintext a TLS 1.3 record carries (RFC 8446 §5.1: 2^14 bytes).
 pub const TLS_MAX_FRAGMENT: usize = 16_384;
@@ -45,6 +47,10 @@ pub const ENVELOPE_SIZE: usize = 16_256;
 /// The largest piece of a blob that one cell carries.
 pub const BLOB_CHUNK_SIZE: usize = 16_256;
 
+/// The most chunks one `BlobGet` asks for: 64 × 16,256 bytes, about 1 MiB. Each chunk
+/// answered costs the connection one frame of its rate limit, as a request would.
+pub const BLOB_GET_MAX_CHUNKS: u16 = 64;
+
 /// The hard ceiling on a blob's declared size (4 GiB); a relay's configuration sets a
 /// lower one.
 pub const MAX_BLOB_SIZE: u64 = 4 << 30;
@@ -64,8 +70,8 @@ const _: () = {
     assert!(4 + 1 + ID_LEN + ENVELOPE_SIZE + 1 + SIGNATURE_LEN <= MAX_BODY_LEN);
     // Deliver: tag, recv id, seq, envelope.
     assert!(1 + ID_LEN + 8 + ENVELOPE_SIZE <= MAX_BODY_LEN);
-    // BlobPut: corr, tag, write id, offset, length, data.
-    assert!(4 + 1 + ID_LEN + 8 + 2 + BLOB_CHUNK_SIZE <= MAX_BODY_LEN);
+    // BlobPut: corr, tag, write id, offset, answer flag, length, data.
+    assert!(4 + 1 + ID_LEN + 8 + 1 + 2 + BLOB_CHUNK_SIZE <= MAX_BODY_LEN);
     // BlobData: tag, corr, offset, size, length, data.
     assert!(1 + 4 + 8 + 8 + 2 + BLOB_CHUNK_SIZE <= MAX_BODY_LEN);
     assert!(MAX_BODY_LEN <= u16::MAX as usize);

@@ -52,11 +52,20 @@ fn client_vectors() -> Vec<(Request, String)> {
         (Request::DeleteMailbox { recv_id: RECV, signature: SIG }, format!("07{}{}", rep("11", 24), rep("44", 64))),
         (Request::BlobCreate { size: 1 << 20 }, "080000000000100000".into()),
         (
-            Request::BlobPut { write_id: WRITE, offset: 16256, data: Chunk::new(b"abc".to_vec()).unwrap() },
-            format!("09{}0000000000003f800003616263", rep("66", 24)),
+            Request::BlobPut {
+                write_id: WRITE,
+                offset: 16256,
+                answer: false,
+                data: Chunk::new(b"abc".to_vec()).unwrap(),
+            },
+            format!("09{}0000000000003f80000003616263", rep("66", 24)),
+        ),
+        (
+            Request::BlobPut { write_id: WRITE, offset: 0, answer: true, data: Chunk::new(Vec::new()).unwrap() },
+            format!("09{}0000000000000000010000", rep("66", 24)),
         ),
         (Request::BlobStatus { write_id: WRITE }, format!("0a{}", rep("66", 24))),
-        (Request::BlobGet { read_id: READ, offset: 7 }, format!("0b{}0000000000000007", rep("77", 24))),
+        (Request::BlobGet { read_id: READ, offset: 7, count: 64 }, format!("0b{}00000000000000070040", rep("77", 24))),
     ]
 }
 
@@ -114,7 +123,7 @@ fn server_frames_match_their_golden_bytes() {
 #[test]
 fn cells_have_golden_header_and_zero_padding() {
     let cell = ClientFrame { corr: 1, request: Request::Ping }.to_cell();
-    assert_eq!(hex::encode(&cell[..8]), "0100050000000101");
+    assert_eq!(hex::encode(&cell[..8]), "0200050000000101");
     assert!(cell[8..].iter().all(|&b| b == 0));
 }
 
@@ -130,12 +139,16 @@ fn rejected_client_bodies() {
         (format!("0000002a04{}{}02", rep("22", 24), env_hex()), DecodeError::BadFlag(2)),
         (format!("0000002a04{}{}", rep("22", 24), rep("00", 100)), DecodeError::Truncated),
         ("0000002a08ffffffffffffffff".into(), DecodeError::BlobTooLarge(u64::MAX)),
-        (format!("0000002a09{}00000000000000003f81", rep("66", 24)), DecodeError::Truncated),
+        (format!("0000002a09{}0000000000000000003f81", rep("66", 24)), DecodeError::Truncated),
         (
-            format!("0000002a09{}00000000000000003f81{}", rep("66", 24), rep("00", 16257)),
+            format!("0000002a09{}0000000000000000003f81{}", rep("66", 24), rep("00", 16257)),
             DecodeError::ChunkTooLong(16257),
         ),
-        (format!("0000002a0b{}000000000000000700", rep("77", 24)), DecodeError::TrailingBytes { count: 1 }),
+        (format!("0000002a09{}0000000000000000020000", rep("66", 24)), DecodeError::BadFlag(2)),
+        (format!("0000002a0b{}0000000000000007000100", rep("77", 24)), DecodeError::TrailingBytes { count: 1 }),
+        (format!("0000002a0b{}00000000000000070000", rep("77", 24)), DecodeError::ChunkCount(0)),
+        (format!("0000002a0b{}00000000000000070041", rep("77", 24)), DecodeError::ChunkCount(65)),
+        (format!("0000002a0b{}000000000000000700", rep("77", 24)), DecodeError::Truncated),
     ];
     for (body, want) in cases {
         let bytes = hex::decode(&body).unwrap();
@@ -171,8 +184,8 @@ fn rejected_cells() {
     longer.push(0);
     assert_eq!(ClientFrame::from_cell(&longer), Err(DecodeError::CellSize { expected: CELL_SIZE, got: CELL_SIZE + 1 }));
     let mut v = good.clone();
-    v[0] = 2;
-    assert_eq!(ClientFrame::from_cell(&v), Err(DecodeError::Version(2)));
+    v[0] = 1;
+    assert_eq!(ClientFrame::from_cell(&v), Err(DecodeError::Version(1)));
     let mut v = good.clone();
     v[2] = 4; // body length 4 leaves the tag in the padding
     assert_eq!(ClientFrame::from_cell(&v), Err(DecodeError::NonZeroPadding));

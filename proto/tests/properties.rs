@@ -2,7 +2,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use proptest::prelude::*;
-use sotto_proto::limits::{BLOB_CHUNK_SIZE, CELL_HEADER_LEN, CELL_SIZE, ENVELOPE_SIZE, MAX_BLOB_SIZE};
+use sotto_proto::limits::{
+    BLOB_CHUNK_SIZE, BLOB_GET_MAX_CHUNKS, CELL_HEADER_LEN, CELL_SIZE, ENVELOPE_SIZE, MAX_BLOB_SIZE,
+};
 use sotto_proto::{
     BlobReadId, BlobWriteId, Chunk, ClientFrame, Envelope, ErrorCode, PublicKey, Push, RecvId, Request, Response,
     SendId, ServerFrame, Signature,
@@ -47,13 +49,18 @@ fn request() -> impl Strategy<Value = Request> {
         (id(), any::<u64>(), sig()).prop_map(|(r, q, s)| Request::Ack { recv_id: RecvId(r), seq: q, signature: s }),
         (id(), sig()).prop_map(|(r, s)| Request::DeleteMailbox { recv_id: RecvId(r), signature: s }),
         (0..=MAX_BLOB_SIZE).prop_map(|size| Request::BlobCreate { size }),
-        (id(), any::<u64>(), chunk()).prop_map(|(w, o, d)| Request::BlobPut {
+        (id(), any::<u64>(), any::<bool>(), chunk()).prop_map(|(w, o, a, d)| Request::BlobPut {
             write_id: BlobWriteId(w),
             offset: o,
+            answer: a,
             data: d
         }),
         id().prop_map(|w| Request::BlobStatus { write_id: BlobWriteId(w) }),
-        (id(), any::<u64>()).prop_map(|(r, o)| Request::BlobGet { read_id: BlobReadId(r), offset: o }),
+        (id(), any::<u64>(), 1..=BLOB_GET_MAX_CHUNKS).prop_map(|(r, o, c)| Request::BlobGet {
+            read_id: BlobReadId(r),
+            offset: o,
+            count: c
+        }),
     ]
 }
 

@@ -192,6 +192,14 @@ impl Limits {
         if let Some((name, _)) = zero.iter().find(|(_, bad)| *bad) {
             return Err(RelayError::Config(format!("{name} must be greater than zero")));
         }
+        if self.frame_burst < u32::from(sotto_proto::limits::BLOB_GET_MAX_CHUNKS) {
+            // A read of that many chunks takes that many tokens at once; a smaller bucket
+            // could never serve it.
+            return Err(RelayError::Config(format!(
+                "frame_burst must be at least {} (the chunks of one blob read)",
+                sotto_proto::limits::BLOB_GET_MAX_CHUNKS
+            )));
+        }
         if self.max_queue_bytes < sotto_proto::limits::ENVELOPE_SIZE as u64 {
             return Err(RelayError::Config("max_queue_bytes must hold at least one envelope (16256 bytes)".into()));
         }

@@ -18,13 +18,18 @@ impl TokenBucket {
 
     /// Takes a token if there is one.
     pub fn take(&mut self, now: Instant) -> bool {
+        self.take_n(1, now)
+    }
+
+    /// Takes `n` tokens if there are that many; takes none otherwise.
+    pub fn take_n(&mut self, n: u32, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = now;
         self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-        if self.tokens < 1.0 {
+        if self.tokens < f64::from(n) {
             return false;
         }
-        self.tokens -= 1.0;
+        self.tokens -= f64::from(n);
         true
     }
 }
@@ -41,5 +46,15 @@ mod tests {
         assert_eq!((0..10).filter(|_| b.take(t0)).count(), 5);
         assert!(b.take(t0 + Duration::from_millis(100)));
         assert!(!b.take(t0 + Duration::from_millis(100)));
+    }
+
+    #[test]
+    fn takes_several_only_when_all_are_there() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(10, 5, t0);
+        assert!(!b.take_n(6, t0));
+        assert!(b.take_n(5, t0));
+        assert!(!b.take(t0));
+        assert!(b.take_n(0, t0));
     }
 }

@@ -116,7 +116,12 @@ async fn a_blob_upload_cut_by_sigkill_resumes_and_reads_back_whole() {
         panic!("blob not created")
     };
     for i in 0..CHUNKS / 2 {
-        let put = Request::BlobPut { write_id, offset: i * BLOB_CHUNK_SIZE as u64, data: blob_chunk(i, len(i)) };
+        let put = Request::BlobPut {
+            write_id,
+            offset: i * BLOB_CHUNK_SIZE as u64,
+            answer: true,
+            data: blob_chunk(i, len(i)),
+        };
         assert!(matches!(link.request(put).await.unwrap(), Response::BlobStatus { .. }));
     }
     drop(link);
@@ -133,7 +138,12 @@ async fn a_blob_upload_cut_by_sigkill_resumes_and_reads_back_whole() {
     assert_eq!(received % BLOB_CHUNK_SIZE as u64, 0);
     assert!(received <= CHUNKS / 2 * BLOB_CHUNK_SIZE as u64);
     for i in received / BLOB_CHUNK_SIZE as u64..CHUNKS {
-        let put = Request::BlobPut { write_id, offset: i * BLOB_CHUNK_SIZE as u64, data: blob_chunk(i, len(i)) };
+        let put = Request::BlobPut {
+            write_id,
+            offset: i * BLOB_CHUNK_SIZE as u64,
+            answer: true,
+            data: blob_chunk(i, len(i)),
+        };
         assert!(matches!(link.request(put).await.unwrap(), Response::BlobStatus { .. }));
     }
     // Complete means durable: a second SIGKILL loses none of it.
@@ -143,7 +153,7 @@ async fn a_blob_upload_cut_by_sigkill_resumes_and_reads_back_whole() {
     let link = relay.link().await;
     for i in 0..CHUNKS {
         let offset = i * BLOB_CHUNK_SIZE as u64;
-        match link.request(Request::BlobGet { read_id, offset }).await.unwrap() {
+        match link.request(Request::BlobGet { read_id, offset, count: 1 }).await.unwrap() {
             Response::BlobData { data, size: s, .. } => {
                 assert_eq!(s, size);
                 assert_eq!(data, blob_chunk(i, len(i)), "chunk {i}");
@@ -213,9 +223,12 @@ async fn trace_logs_hold_no_id_key_or_address() {
     else {
         panic!()
     };
-    let put = Request::BlobPut { write_id, offset: 0, data: Chunk::new(vec![9, 9]).unwrap() };
+    let put = Request::BlobPut { write_id, offset: 0, answer: true, data: Chunk::new(vec![9, 9]).unwrap() };
     assert!(matches!(sender.request(put).await.unwrap(), Response::BlobStatus { .. }));
-    assert!(matches!(owner.request(Request::BlobGet { read_id, offset: 0 }).await.unwrap(), Response::BlobData { .. }));
+    assert!(matches!(
+        owner.request(Request::BlobGet { read_id, offset: 0, count: 1 }).await.unwrap(),
+        Response::BlobData { .. }
+    ));
     let req = signed(&owner, &mb.owner, Request::DeleteMailbox { recv_id: mb.recv_id, signature: NO_SIG });
     assert_eq!(owner.request(req).await.unwrap(), Response::Ok);
     let nonce = owner.nonce();

@@ -278,6 +278,7 @@ async fn blobs_upload_resume_and_download() {
     let put = |offset: usize, len: usize| Request::BlobPut {
         write_id,
         offset: offset as u64,
+        answer: true,
         data: Chunk::new(data[offset..offset + len].to_vec()).unwrap(),
     };
     assert_eq!(
@@ -286,7 +287,7 @@ async fn blobs_upload_resume_and_download() {
     );
     // Not complete yet: no download.
     assert_eq!(
-        link.request(Request::BlobGet { read_id, offset: 0 }).await.unwrap(),
+        link.request(Request::BlobGet { read_id, offset: 0, count: 1 }).await.unwrap(),
         Response::Error(ErrorCode::BlobIncomplete)
     );
     // Out of order, or short before the end: refused.
@@ -307,7 +308,7 @@ async fn blobs_upload_resume_and_download() {
     }
     let mut got = Vec::new();
     while got.len() < size as usize {
-        match link.request(Request::BlobGet { read_id, offset: got.len() as u64 }).await.unwrap() {
+        match link.request(Request::BlobGet { read_id, offset: got.len() as u64, count: 1 }).await.unwrap() {
             Response::BlobData { size: s, data, .. } => {
                 assert_eq!(s, size);
                 got.extend_from_slice(data.as_bytes());
@@ -317,11 +318,13 @@ async fn blobs_upload_resume_and_download() {
     }
     assert_eq!(got, data);
     assert_eq!(
-        link.request(Request::BlobGet { read_id, offset: 5 }).await.unwrap(),
+        link.request(Request::BlobGet { read_id, offset: 5, count: 1 }).await.unwrap(),
         Response::Error(ErrorCode::BadOffset)
     );
     assert_eq!(
-        link.request(Request::BlobGet { read_id: sotto_proto::BlobReadId([1; 24]), offset: 0 }).await.unwrap(),
+        link.request(Request::BlobGet { read_id: sotto_proto::BlobReadId([1; 24]), offset: 0, count: 1 })
+            .await
+            .unwrap(),
         Response::Error(ErrorCode::NoBlob)
     );
     relay.stop().await;
@@ -346,7 +349,7 @@ async fn expired_envelopes_mailboxes_and_blobs_are_swept() {
     };
     let chunk = Chunk::new(vec![1, 2, 3]).unwrap();
     assert!(matches!(
-        sender.request(Request::BlobPut { write_id, offset: 0, data: chunk }).await.unwrap(),
+        sender.request(Request::BlobPut { write_id, offset: 0, answer: true, data: chunk }).await.unwrap(),
         Response::BlobStatus { .. }
     ));
 
@@ -359,7 +362,7 @@ async fn expired_envelopes_mailboxes_and_blobs_are_swept() {
     let c = relay.store.sweep(today(&relay)).await.unwrap();
     assert_eq!(c.blobs, 1);
     assert_eq!(
-        sender.request(Request::BlobGet { read_id, offset: 0 }).await.unwrap(),
+        sender.request(Request::BlobGet { read_id, offset: 0, count: 1 }).await.unwrap(),
         Response::Error(ErrorCode::NoBlob)
     );
     // Day 22: the undelivered envelope is gone, the mailbox stays.

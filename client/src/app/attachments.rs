@@ -11,7 +11,7 @@ use super::profile;
 use super::{Client, pool::Backoff};
 use crate::files::format::{FileKey, blob_len};
 
-use crate::files::upload::Upload;
+use crate::files::upload::{RATE_LIMIT_PAUSE, Upload};
 use crate::files::{FileError, Progress, content_type};
 use crate::wire::content::{AttachmentPointer, BlobAddress, Body, MAX_NAME_BYTES};
 
@@ -95,9 +95,13 @@ impl Client {
                     if stalled > MAX_STALLED_ATTEMPTS {
                         return Err(e.into());
                     }
-                    if matches!(e, FileError::Link(_)) {
-                        self.pool.drop_link(relay);
-                        tokio::time::sleep(backoff.next_delay()).await;
+                    match e {
+                        FileError::Link(_) => {
+                            self.pool.drop_link(relay);
+                            tokio::time::sleep(backoff.next_delay()).await;
+                        }
+                        FileError::Refused(ErrorCode::RateLimited) => tokio::time::sleep(RATE_LIMIT_PAUSE).await,
+                        _ => {}
                     }
                 }
                 Err(e) => return Err(e.into()),

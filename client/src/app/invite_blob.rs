@@ -19,7 +19,7 @@ impl Client {
             return Err(unexpected("blob create"));
         };
         let data = Chunk::new(blob).map_err(|e| AppError::Link(LinkError::Protocol(e.to_string())))?;
-        let put = Request::BlobPut { write_id, offset: 0, data };
+        let put = Request::BlobPut { write_id, offset: 0, answer: true, data };
         match self.relay_request(&relay, put).await? {
             Response::BlobStatus { received, size: total } if received == total => {}
             _ => return Err(unexpected("blob put")),
@@ -39,7 +39,7 @@ impl Client {
     }
 
     async fn fetch_invite_blob(&mut self, relay: &RelayAddress, read_id: BlobReadId) -> Result<Vec<u8>, AppError> {
-        let req = Request::BlobGet { read_id, offset: 0 };
+        let req = Request::BlobGet { read_id, offset: 0, count: 1 };
         match self.relay_request(&relay.to_string(), req).await {
             Ok(Response::BlobData { offset: 0, data, .. }) => Ok(data.into_inner()),
             Ok(_) => Err(unexpected("blob get")),

@@ -13,13 +13,11 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use futures_util::StreamExt;
-use futures_util::stream::FuturesOrdered;
 use sotto_proto::{BlobReadId, Request, Response};
 
 use super::format::{BlobDigest, FileKey, SEGMENT_CIPHER, SEGMENT_PLAIN, SegmentCipher, blob_len};
-use super::{FileError, Progress, WINDOW, names};
-use crate::relay::RelayLink;
+use super::{FileError, GET_CHUNKS, Progress, WINDOW, names};
+use crate::relay::{RelayLink, Replies};
 
 /// Write buffer for the temporary file.
 pub const WRITE_BUFFER: usize = 1 << 20;
@@ -56,25 +54,33 @@ pub async fn fetch(link: &RelayLink, job: &Job, progress: &dyn Progress, fetched
     let count = cipher.count();
     let expected_blob = blob_len(job.size);
     let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
-    let mut in_flight = FuturesOrdered::new();
-    let mut offsets = VecDeque::with_capacity(WINDOW);
+    // Ranged reads in flight, oldest first, with how many chunks each still owes.
+    let mut reads: VecDeque<(Replies, u64)> = VecDeque::with_capacity(WINDOW / GET_CHUNKS as usize);
     let mut next = first;
     let mut done = first;
     while done < count {
-        while next < count && in_flight.len() < WINDOW {
-            let offset = next * SEGMENT_CIPHER as u64;
-            in_flight.push_back(link.request(Request::BlobGet { read_id: job.read_id, offset }));
-            offsets.push_back(offset);
-            next += 1;
+        while next < count && next - done < WINDOW as u64 {
+            let chunks = (count - next).min(u64::from(GET_CHUNKS));
+            let request = Request::BlobGet {
+                read_id: job.read_id,
+                offset: next * SEGMENT_CIPHER as u64,
+                count: u16::try_from(chunks).map_err(|_| FileError::Protocol)?,
+            };
+            reads.push_back((link.request_many(request, chunks as usize).await?, chunks));
+            next += chunks;
         }
-        let Some(answer) = in_flight.next().await else { break };
-        let want = offsets.pop_front().ok_or(FileError::Protocol)?;
-        let data = match answer? {
+        let Some((replies, owed)) = reads.front_mut() else { break };
+        let answer = replies.next().await?;
+        *owed -= 1;
+        if *owed == 0 {
+            reads.pop_front();
+        }
+        let want = done * SEGMENT_CIPHER as u64;
+        let data = match answer {
             Response::Error(sotto_proto::ErrorCode::RateLimited) => {
                 // Faster than the relay allows: after a pause, ask again from here
-                // (reads have no side effects; answers to the dropped requests are ignored).
-                in_flight = FuturesOrdered::new();
-                offsets.clear();
+                // (reads have no side effects; answers to the dropped reads are ignored).
+                reads.clear();
                 tokio::time::sleep(super::upload::RATE_LIMIT_PAUSE).await;
                 next = done;
                 continue;

@@ -29,9 +29,21 @@ use crate::relay::LinkError;
 /// Largest file sent or accepted by default: 1 GiB.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 1 << 30;
 
-/// Chunks of one transfer in flight at once. Enough to keep a loopback or long-distance
-/// link busy (64 × 16 KiB = 1 MiB per round trip) while bounding memory.
-pub const WINDOW: usize = 64;
+/// Chunks of one transfer in flight at once: sent but not yet answered on an upload,
+/// asked for but not yet arrived on a download. Enough to keep a loopback or
+/// long-distance link busy (128 × 16 KiB = 2 MiB per round trip) while bounding memory.
+pub const WINDOW: usize = 128;
+
+/// An upload asks the relay to answer one `BlobPut` in this many (and the last): one
+/// answer cell per 32 chunk cells instead of one each, so the answers cost 3% of the
+/// upload's traffic instead of as much again. A window holds several such runs.
+pub const ANSWER_EVERY: u64 = 32;
+
+/// Chunks asked for by one `BlobGet` on a download (the protocol's maximum, ~1 MiB).
+pub const GET_CHUNKS: u16 = sotto_proto::limits::BLOB_GET_MAX_CHUNKS;
+
+// Both run lengths must divide the window, or it would never fill.
+const _: () = assert!(WINDOW as u64 % ANSWER_EVERY == 0 && WINDOW % GET_CHUNKS as usize == 0);
 
 /// Why a file could not be sent or received.
 #[derive(Debug, Error)]

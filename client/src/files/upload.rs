@@ -1,8 +1,8 @@
 //! Sending a file's encrypted segments to a relay.
 //!
 //! Segments are produced in order from the file (read through a buffer, never whole),
-//! sealed, hashed into the blob digest once each, and put with up to [`WINDOW`] requests
-//! in flight on the link. An attempt ends at the first failure; the caller asks the
+//! sealed, hashed into the blob digest once each, and put with up to [`WINDOW`] chunks
+//! in flight on the link, one put in [`ANSWER_EVERY`] asking for an answer. An attempt ends at the first failure; the caller asks the
 //! relay how much it holds (`BlobStatus`) and calls [`Upload::run`] again from there.
 //! Sealing is deterministic by position, so a resent segment is byte-identical.
 
@@ -11,13 +11,11 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use futures_util::stream::FuturesOrdered;
-use sotto_proto::{BlobReadId, BlobWriteId, Chunk, ErrorCode, Request, Response};
+use sotto_proto::{BlobReadId, BlobWriteId, Chunk, Request, Response};
 
 use super::format::{BlobDigest, FileKey, SEGMENT_CIPHER, SEGMENT_PLAIN, SegmentCipher};
-use super::{FileError, Progress, WINDOW};
-use crate::relay::RelayLink;
+use super::{ANSWER_EVERY, FileError, Progress, WINDOW};
+use crate::relay::{RelayLink, Replies};
 
 /// Read buffer for the file: large reads, few system calls.
 pub const READ_BUFFER: usize = 1 << 20;
@@ -61,6 +59,12 @@ impl Upload {
 
     /// Puts every segment from the relay's `received` offset on. Returns once the relay
     /// holds the whole blob; a failure ends the attempt (see the module docs).
+    ///
+    /// Only every [`ANSWER_EVERY`]th put and the last ask for an answer. The relay handles
+    /// a connection's frames in order and a put only where the last one ended, so once
+    /// one put is refused every later one is too: an answer that says the relay holds
+    /// everything up to that put vouches for the unanswered puts before it, and a refusal
+    /// anywhere shows up in the next answer asked for.
     pub async fn run(&mut self, link: &RelayLink, received: u64, progress: &dyn Progress) -> Result<(), FileError> {
         if received % SEGMENT_CIPHER as u64 != 0 {
             return Err(FileError::Protocol);
@@ -71,39 +75,34 @@ impl Upload {
             // The relay claims more than was ever sent.
             return Err(FileError::Protocol);
         }
-        let mut in_flight = FuturesOrdered::new();
-        // The offsets of the requests in flight, in order, to check each answer.
-        let mut ends = VecDeque::with_capacity(WINDOW);
+        // The puts waiting for an answer, with the segment index each one ends before and
+        // the blob offset where it ends.
+        let mut answers: VecDeque<(Replies, u64, u64)> = VecDeque::with_capacity(WINDOW / ANSWER_EVERY as usize + 1);
+        let mut acked = next;
         let mut offset = received;
-        let mut acked = received;
-        while next < count || !in_flight.is_empty() {
-            while next < count && in_flight.len() < WINDOW {
+        while next < count || !answers.is_empty() {
+            while next < count && next - acked < WINDOW as u64 {
                 let segment = self.segment(next)?;
                 let len = segment.len() as u64;
                 let data = Chunk::new(segment).map_err(|_| FileError::Crypto)?;
-                in_flight.push_back(link.request(Request::BlobPut { write_id: self.write_id, offset, data }));
-                offset += len;
-                ends.push_back(offset);
                 next += 1;
+                let answer = next % ANSWER_EVERY == 0 || next == count;
+                let put = Request::BlobPut { write_id: self.write_id, offset, answer, data };
+                offset += len;
+                if answer {
+                    answers.push_back((link.request_many(put, 1).await?, next, offset));
+                } else {
+                    link.send_unanswered(put).await?;
+                }
             }
-            let Some(answer) = in_flight.next().await else { break };
-            let end = ends.pop_front().ok_or(FileError::Protocol)?;
-            match answer? {
-                Response::BlobStatus { received, .. } if received == end => {
-                    acked = received;
+            let Some((mut replies, end, end_offset)) = answers.pop_front() else { break };
+            match replies.next().await? {
+                Response::BlobStatus { received, .. } if received == end_offset => {
+                    acked = end;
                     progress.set(self.plain_done(received));
                 }
-                Response::Error(ErrorCode::RateLimited) => {
-                    // Faster than the relay allows: the puts behind this one will fail
-                    // too (their offsets no longer follow). The relay handles a
-                    // connection's frames in order, so after a pause the upload goes on
-                    // from the refused chunk, behind those failures.
-                    in_flight = FuturesOrdered::new();
-                    ends.clear();
-                    tokio::time::sleep(RATE_LIMIT_PAUSE).await;
-                    offset = acked;
-                    next = acked / SEGMENT_CIPHER as u64;
-                }
+                // Refused, by this put or one before it (the rate limit, a full disk, an
+                // expired blob): the caller asks where the relay stands and goes on.
                 Response::Error(code) => return Err(FileError::Refused(code)),
                 _ => return Err(FileError::Protocol),
             }

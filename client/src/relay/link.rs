@@ -73,7 +73,41 @@ pub enum Event {
     Unmatched { corr: u32, response: Response },
 }
 
-type Pending = Arc<Mutex<HashMap<u32, oneshot::Sender<Response>>>>;
+/// Who waits for the responses to a correlation id.
+enum Waiter {
+    /// One response.
+    One(oneshot::Sender<Response>),
+    /// Up to `left` more responses; an error ends them. The channel has room for all.
+    Many { tx: mpsc::Sender<Response>, left: usize },
+}
+
+type Pending = Arc<Mutex<HashMap<u32, Waiter>>>;
+
+/// The responses to one request answered several times ([`RelayLink::request_many`]).
+/// Dropping it stops waiting: later responses to it are passed on as unmatched.
+pub struct Replies {
+    corr: u32,
+    rx: mpsc::Receiver<Response>,
+    pending: Pending,
+}
+
+impl Replies {
+    /// The next response; `Err(Timeout)` if none comes in time, `Err(Closed)` once the
+    /// link is gone or every expected response has come.
+    pub async fn next(&mut self) -> Result<Response, LinkError> {
+        match timeout(REQUEST_TIMEOUT, self.rx.recv()).await {
+            Ok(Some(r)) => Ok(r),
+            Ok(None) => Err(LinkError::Closed),
+            Err(_) => Err(LinkError::Timeout),
+        }
+    }
+}
+
+impl Drop for Replies {
+    fn drop(&mut self) {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.corr);
+    }
+}
 
 /// An open connection to a relay.
 pub struct RelayLink {
@@ -158,14 +192,9 @@ impl RelayLink {
 
     /// Sends a request and waits for its response (which may be [`Response::Error`]).
     pub async fn request(&self, request: Request) -> Result<Response, LinkError> {
-        let corr = loop {
-            let c = self.next_corr.fetch_add(1, Ordering::Relaxed);
-            if c != KEEPALIVE_CORR {
-                break c;
-            }
-        };
+        let corr = self.fresh_corr();
         let (tx, rx) = oneshot::channel();
-        self.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(corr, tx);
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(corr, Waiter::One(tx));
         let cell = ClientFrame { corr, request }.to_cell();
         if self.out.send(cell).await.is_err() {
             return Err(LinkError::Closed);
@@ -176,6 +205,39 @@ impl RelayLink {
             Err(_) => {
                 self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&corr);
                 Err(LinkError::Timeout)
+            }
+        }
+    }
+
+    /// Sends a request answered by up to `count` responses (a ranged `BlobGet`), read
+    /// from the returned [`Replies`]. An error response is the last.
+    pub async fn request_many(&self, request: Request, count: usize) -> Result<Replies, LinkError> {
+        let corr = self.fresh_corr();
+        let (tx, rx) = mpsc::channel(count.max(1));
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(corr, Waiter::Many { tx, left: count.max(1) });
+        let replies = Replies { corr, rx, pending: self.pending.clone() };
+        let cell = ClientFrame { corr, request }.to_cell();
+        if self.out.send(cell).await.is_err() {
+            return Err(LinkError::Closed);
+        }
+        Ok(replies)
+    }
+
+    /// Sends a request the relay answers only if it refuses it (a `BlobPut` not asking
+    /// for an answer). Such a refusal arrives as [`Event::Unmatched`]; a caller learns of
+    /// it from a later request that does get an answer.
+    pub async fn send_unanswered(&self, request: Request) -> Result<(), LinkError> {
+        let corr = self.fresh_corr();
+        let cell = ClientFrame { corr, request }.to_cell();
+        self.out.send(cell).await.map_err(|_| LinkError::Closed)
+    }
+
+    /// A correlation id not in use: ids go round, skipping the keepalive's.
+    fn fresh_corr(&self) -> u32 {
+        loop {
+            let c = self.next_corr.fetch_add(1, Ordering::Relaxed);
+            if c != KEEPALIVE_CORR {
+                return c;
             }
         }
     }
@@ -281,25 +343,50 @@ async fn read_cells<S>(
         };
         let event = match ServerFrame::from_cell(&cell) {
             Ok(ServerFrame::Response { corr: KEEPALIVE_CORR, .. }) => continue,
-            Ok(ServerFrame::Response { corr, response }) => {
-                let waiter = pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&corr);
-                match waiter {
-                    Some(w) => {
-                        let _ = w.send(response);
-                        continue;
-                    }
-                    None => Event::Unmatched { corr, response },
-                }
-            }
+            Ok(ServerFrame::Response { corr, response }) => match hand_over(pending, corr, response) {
+                None => continue,
+                Some(response) => Event::Unmatched { corr, response },
+            },
             Ok(ServerFrame::Push(p)) => Event::Push(p),
             // A second hello or an undecodable cell: the relay is not speaking this
             // protocol; stop rather than guess.
             Ok(ServerFrame::Hello { .. }) | Err(_) => return,
         };
-        if events.send(event).await.is_err() {
+        let delivered = match event {
+            // A refusal of a request sent unanswered, or something else no one waits
+            // for: worth passing on, never worth stalling the link for (while a transfer
+            // runs, nobody may be reading events).
+            Event::Unmatched { .. } => !matches!(events.try_send(event), Err(mpsc::error::TrySendError::Closed(_))),
+            Event::Push(_) => events.send(event).await.is_ok(),
+        };
+        if !delivered {
             return;
         }
     }
+}
+
+/// Gives a response to whoever waits for it; returns it if nobody does.
+fn hand_over(pending: &Pending, corr: u32, response: Response) -> Option<Response> {
+    let mut pending = pending.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(waiter) = pending.get_mut(&corr) else { return Some(response) };
+    match waiter {
+        Waiter::One(_) => {
+            if let Some(Waiter::One(tx)) = pending.remove(&corr) {
+                let _ = tx.send(response);
+            }
+        }
+        Waiter::Many { tx, left } => {
+            let last = *left <= 1 || matches!(response, Response::Error(_));
+            *left = left.saturating_sub(1);
+            // The channel holds every expected response, so this never waits or fails
+            // for want of room; a dropped receiver removed its entry already.
+            let _ = tx.try_send(response);
+            if last {
+                pending.remove(&corr);
+            }
+        }
+    }
+    None
 }
 
 fn tls_error(e: &std::io::Error) -> LinkError {

@@ -9,4 +9,4 @@ pub mod link;
 pub mod tls;
 
 pub use error::LinkError;
-pub use link::{ConnectOptions, Event, RelayLink, sign_request};
+pub use link::{ConnectOptions, Event, RelayLink, Replies, sign_request};

@@ -3,7 +3,11 @@
 use rand::RngCore;
 use sotto_proto::{BlobReadId, BlobWriteId, Chunk, ErrorCode, Response};
 
-use super::{Connection, store_error};
+use std::time::Instant;
+
+use sotto_proto::limits::BLOB_CHUNK_SIZE;
+
+use super::{Closed, Connection, Ws, store_error};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 
@@ -47,13 +51,33 @@ impl<S: Store> Connection<S> {
         }
     }
 
-    pub(super) async fn blob_get(&mut self, read_id: BlobReadId, offset: u64) -> Response {
-        match self.shared.store.blob_get(read_id, offset).await {
-            Ok((size, data)) => {
-                Metrics::inc(&self.shared.metrics.blob_chunks_served);
-                Response::BlobData { offset, size, data }
-            }
-            Err(e) => store_error(&e),
+    /// Answers a ranged read: one `BlobData` per chunk, or fewer and then the error
+    /// that stopped it. The chunks beyond the first cost a frame of the rate limit
+    /// each, as separate requests would; one cell is read from the store and written at
+    /// a time, so a read holds one chunk in memory whatever its length.
+    pub(super) async fn blob_get(
+        &mut self,
+        ws: &mut Ws,
+        corr: u32,
+        read_id: BlobReadId,
+        offset: u64,
+        count: u16,
+    ) -> Result<(), Closed> {
+        if !self.bucket.take_n(u32::from(count) - 1, Instant::now()) {
+            Metrics::inc(&self.shared.metrics.rate_limited);
+            return self.respond(ws, corr, Response::Error(ErrorCode::RateLimited)).await;
         }
+        for i in 0..u64::from(count) {
+            let at = offset.saturating_add(i * BLOB_CHUNK_SIZE as u64);
+            let response = match self.shared.store.blob_get(read_id, at).await {
+                Ok((size, data)) => {
+                    Metrics::inc(&self.shared.metrics.blob_chunks_served);
+                    Response::BlobData { offset: at, size, data }
+                }
+                Err(e) => return self.respond(ws, corr, store_error(&e)).await,
+            };
+            self.respond(ws, corr, response).await?;
+        }
+        Ok(())
     }
 }

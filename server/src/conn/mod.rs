@@ -232,9 +232,14 @@ impl<S: Store> Connection<S> {
             }
             Request::DeleteMailbox { .. } => self.delete_mailbox(&request).await,
             Request::BlobCreate { size } => self.blob_create(size).await,
-            Request::BlobPut { write_id, offset, data } => self.blob_put(write_id, offset, data).await,
+            Request::BlobPut { write_id, offset, answer, data } => match self.blob_put(write_id, offset, data).await {
+                Response::BlobStatus { received, size } if !answer && received < size => return Ok(()),
+                r => r,
+            },
             Request::BlobStatus { write_id } => self.blob_status(write_id).await,
-            Request::BlobGet { read_id, offset } => self.blob_get(read_id, offset).await,
+            Request::BlobGet { read_id, offset, count } => {
+                return self.blob_get(ws, corr, read_id, offset, count).await;
+            }
         };
         self.respond(ws, corr, response).await
     }
