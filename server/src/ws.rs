@@ -138,26 +138,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
     }
 
     /// Writes `payload` as one binary frame, in one write so that it leaves in one TLS
-    /// record, and flushes it.
+    /// record. It may wait in a buffer below TLS until [`Self::flush`].
     pub async fn send_binary(&mut self, payload: &[u8]) -> std::io::Result<()> {
-        self.send(OP_BINARY, payload).await
+        self.stream.write_all(&encode_frame(OP_BINARY, payload)).await
     }
 
-    /// Answers a ping.
+    /// Sends whatever frames wait in buffers.
+    pub async fn flush(&mut self) -> std::io::Result<()> {
+        self.stream.flush().await
+    }
+
+    /// Answers a ping, at once.
     pub async fn send_pong(&mut self, payload: &[u8]) -> std::io::Result<()> {
-        self.send(OP_PONG, payload).await
+        self.stream.write_all(&encode_frame(OP_PONG, payload)).await?;
+        self.stream.flush().await
     }
 
     /// Sends a close frame and closes the stream (TLS close_notify).
     pub async fn close(&mut self) -> std::io::Result<()> {
-        self.send(OP_CLOSE, &[]).await?;
+        self.stream.write_all(&encode_frame(OP_CLOSE, &[])).await?;
+        self.stream.flush().await?;
         self.stream.shutdown().await
-    }
-
-    async fn send(&mut self, opcode: u8, payload: &[u8]) -> std::io::Result<()> {
-        let frame = encode_frame(opcode, payload);
-        self.stream.write_all(&frame).await?;
-        self.stream.flush().await
     }
 }
 

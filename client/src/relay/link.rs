@@ -42,6 +42,14 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// is a full cell: 720 a day are about 24 MB).
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(120);
 
+/// Socket reads and writes below TLS are buffered: rustls asks the socket for 4 KiB at a
+/// time, and cells queued together (a file's chunks) leave in a few large writes instead
+/// of one system call each. Records stay one per cell: TLS makes them before the buffer.
+const SOCKET_BUFFER: usize = 64 * 1024;
+
+/// The most cells written before a flush, when more are queued.
+const CELLS_PER_FLUSH: usize = 16;
+
 /// The correlation id of keepalive pings; their pongs are dropped.
 const KEEPALIVE_CORR: u32 = u32::MAX;
 
@@ -149,7 +157,13 @@ impl RelayLink {
             Host::Ipv6(a) => ServerName::IpAddress((*a).into()),
         };
         let connector = TlsConnector::from(client_config(address.pin)?);
-        let tls = connector.connect(server_name, tcp).await.map_err(|e| tls_error(&e))?;
+        let tcp = tokio::io::BufStream::with_capacity(SOCKET_BUFFER, SOCKET_BUFFER, tcp);
+        let mut tls = connector.connect(server_name, tcp).await.map_err(|e| tls_error(&e))?;
+        // rustls takes every write whole, so each cell's frame becomes exactly one record
+        // even when the socket is slow (with a limit, a write meeting a part-full buffer
+        // would be cut into two short records). The pump flushes after at most
+        // CELLS_PER_FLUSH cells, waiting for the socket, so memory stays bounded.
+        tls.get_mut().1.set_buffer_limit(None);
         let url = format!("wss://{}:{}{WS_PATH}", address.host, address.port);
         let config = WebSocketConfig::default()
             .max_message_size(Some(2 * sotto_proto::limits::CELL_SIZE))
@@ -320,7 +334,20 @@ where
             _ = keepalive.tick() => ClientFrame { corr: KEEPALIVE_CORR, request: Request::Ping }.to_cell(),
         };
         keepalive.reset();
-        if sink.send(Message::Binary(cell.into())).await.is_err() {
+        if sink.feed(Message::Binary(cell.into())).await.is_err() {
+            return None;
+        }
+        // Cells already queued go out with this one; the flush comes once the queue is
+        // empty, so a lone cell is never held back.
+        let mut batch = 1;
+        while batch < CELLS_PER_FLUSH {
+            let Ok(cell) = out.try_recv() else { break };
+            if sink.feed(Message::Binary(cell.into())).await.is_err() {
+                return None;
+            }
+            batch += 1;
+        }
+        if sink.flush().await.is_err() {
             return None;
         }
     }

@@ -8,7 +8,7 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufStream, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
@@ -35,11 +35,23 @@ Connection: close\r\n\
 
 /// The stream a WebSocket runs on: the TLS stream, with the request head already read
 /// replayed in front of it.
-pub(crate) type Stream = Replay<TlsStream<TcpStream>>;
+pub(crate) type Stream = Replay<TlsStream<BufStream<TcpStream>>>;
+
+/// Socket reads and writes below TLS are buffered: rustls asks the socket for 4 KiB at a
+/// time, and a run of cells (a ranged blob read, a refill of deliveries) leaves in a few
+/// large writes instead of one system call per cell. Records stay one per cell: TLS
+/// makes them before the buffer. The buffers are touched only as far as they are used.
+const SOCKET_BUFFER: usize = 64 * 1024;
 
 /// Completes TLS and the WebSocket upgrade. Errors carry nothing: the caller only counts.
 pub(crate) async fn accept(tcp: TcpStream, tls: TlsAcceptor) -> Result<super::Ws, ()> {
+    let tcp = BufStream::with_capacity(SOCKET_BUFFER, SOCKET_BUFFER, tcp);
     let mut stream = tls.accept(tcp).await.map_err(drop)?;
+    // rustls takes a whole cell's frame in every write, so it always makes one record of
+    // it: with a limit, a write meeting a part-full buffer (a slow reader) would be cut
+    // into two short records, which an observer could tell apart. Memory stays bounded
+    // because the connection flushes, waiting for the socket, after every few cells.
+    stream.get_mut().1.set_buffer_limit(None);
     let head = read_head(&mut stream).await?;
     let Some(upgrade) = parse_upgrade(&head) else {
         let _ = stream.write_all(NOT_FOUND).await;
@@ -65,7 +77,7 @@ struct Upgrade {
 
 /// Reads up to the end of the request head (`\r\n\r\n`), at most [`MAX_REQUEST_HEAD`]
 /// bytes. Bytes after the head (a client may send its first frame early) are kept.
-async fn read_head(stream: &mut TlsStream<TcpStream>) -> Result<Vec<u8>, ()> {
+async fn read_head(stream: &mut TlsStream<BufStream<TcpStream>>) -> Result<Vec<u8>, ()> {
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
     loop {

@@ -56,6 +56,12 @@ const FIRST_REFILL_RETRY: std::time::Duration = std::time::Duration::from_millis
 /// Longest pause between attempts to read a subscribed queue that the store failed on.
 const MAX_REFILL_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Cells written before the connection waits for the socket to take them (64 KiB). The
+/// cells of one event (a ranged blob read, a refill of deliveries) leave in writes this
+/// large instead of one system call each, and a peer that stops reading holds at most
+/// this much of the relay's memory in buffers (TLS takes each cell whole, unlimited).
+const CELLS_PER_FLUSH: usize = 4;
+
 /// What every connection shares.
 pub(crate) struct Shared<S> {
     pub store: Arc<S>,
@@ -112,6 +118,8 @@ struct Connection<S> {
     retry: BTreeSet<RecvId>,
     retry_at: tokio::time::Instant,
     retry_pause: std::time::Duration,
+    /// Cells written since the last flush.
+    unflushed: usize,
 }
 
 impl<S: Store> Connection<S> {
@@ -132,6 +140,7 @@ impl<S: Store> Connection<S> {
             retry: BTreeSet::new(),
             retry_at: tokio::time::Instant::now(),
             retry_pause: FIRST_REFILL_RETRY,
+            unflushed: 0,
         }
     }
 
@@ -140,6 +149,9 @@ impl<S: Store> Connection<S> {
         let mut deadline = tokio::time::Instant::now() + idle;
         tracing::debug!("connection opened");
         let mut result = self.write(&mut ws, ServerFrame::Hello { nonce: self.nonce }).await;
+        if result.is_ok() {
+            result = self.flush(&mut ws).await;
+        }
         while result.is_ok() {
             let room = self.sends.len() < self.shared.limits.max_inflight_sends;
             result = tokio::select! {
@@ -161,6 +173,11 @@ impl<S: Store> Connection<S> {
                 () = sleep_until(deadline) => Err(Closed),
                 _ = shutdown.changed() => Err(Closed),
             };
+            if result.is_ok() {
+                // What this event wrote leaves now: cells are batched only within one
+                // event (a ranged read, a refill), never held back waiting for another.
+                result = self.flush(&mut ws).await;
+            }
         }
         for recv_id in self.subs.keys() {
             self.shared.hub.unsubscribe(recv_id, self.id);
@@ -275,18 +292,31 @@ impl<S: Store> Connection<S> {
         self.write(ws, ServerFrame::Response { corr, response }).await
     }
 
-    /// Writes one cell and flushes it, so each cell leaves as its own TLS record. A peer
-    /// that stops reading for the idle time-out is dropped.
+    /// Sends the cells written so far. A peer that stops reading for the idle time-out
+    /// is dropped.
+    pub(super) async fn flush(&mut self, ws: &mut Ws) -> Result<(), Closed> {
+        self.unflushed = 0;
+        match timeout(self.shared.limits.idle_timeout, ws.flush()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) | Err(_) => Err(Closed),
+        }
+    }
+
+    /// Writes one cell, as its own TLS record; it leaves at the latest when the event
+    /// being handled ends ([`Self::flush`]). A peer that stops reading for the idle
+    /// time-out is dropped.
     async fn write(&mut self, ws: &mut Ws, frame: ServerFrame) -> Result<(), Closed> {
         let cell = frame.to_cell();
         debug_assert_eq!(cell.len(), CELL_SIZE);
         match timeout(self.shared.limits.idle_timeout, ws.send_binary(&cell)).await {
-            Ok(Ok(())) => {
-                Metrics::inc(&self.shared.metrics.frames_out);
-                Ok(())
-            }
-            Ok(Err(_)) | Err(_) => Err(Closed),
+            Ok(Ok(())) => Metrics::inc(&self.shared.metrics.frames_out),
+            Ok(Err(_)) | Err(_) => return Err(Closed),
         }
+        self.unflushed += 1;
+        if self.unflushed >= CELLS_PER_FLUSH {
+            return self.flush(ws).await;
+        }
+        Ok(())
     }
 
     fn today(&self) -> u32 {
