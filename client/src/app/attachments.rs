@@ -53,7 +53,7 @@ impl Client {
                 return Err(e.into());
             }
         };
-        let mut upload = Upload::new(file, size, &key, write_id, read_id);
+        let mut upload = Upload::new(file, size, &key, write_id, read_id)?;
         progress.start(size, 0);
         let result = self.upload_with_resume(&relay, &mut upload, progress).await;
         progress.finish();

@@ -7,6 +7,8 @@
 //! on from the next offset. Only when every segment is in, the last one marked last, the
 //! size right and the digest equal to the sender's, is the file synced and linked under
 //! its final name, which is never overwritten. A file that fails a check is deleted.
+//! While it arrives, the file is written back to disk in the background every
+//! [`WRITEBACK_SEGMENTS`] segments, so the final sync is short.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -15,12 +17,17 @@ use std::path::{Path, PathBuf};
 
 use sotto_proto::{BlobReadId, Request, Response};
 
-use super::format::{BlobDigest, FileKey, SEGMENT_CIPHER, SEGMENT_PLAIN, SegmentCipher, blob_len};
+use super::format::{FileKey, SEGMENT_CIPHER, SEGMENT_PLAIN, SegmentCipher, blob_len};
+use super::hasher::Hasher;
 use super::{FileError, GET_CHUNKS, Progress, WINDOW, names};
 use crate::relay::{RelayLink, Replies};
 
 /// Write buffer for the temporary file.
 pub const WRITE_BUFFER: usize = 1 << 20;
+
+/// Segments between background write-backs of the download file (512 × 16 KiB, about
+/// 8 MiB): the final sync then waits for a few megabytes, not for the whole file.
+pub const WRITEBACK_SEGMENTS: u64 = 512;
 
 /// Prefix of temporary download files (hidden, and never a name a sender can pick:
 /// sanitized names never start with a dot).
@@ -49,11 +56,13 @@ pub async fn fetch(link: &RelayLink, job: &Job, progress: &dyn Progress, fetched
         .truncate(false)
         .open(&job.temp)
         .map_err(FileError::io("opening the download file"))?;
-    let (first, mut digest) = resume_point(&mut file, &cipher, job.size)?;
+    let mut digest = Hasher::start()?;
+    let first = resume_point(&mut file, &cipher, job.size, &mut digest)?;
     progress.start(job.size, (first * SEGMENT_PLAIN as u64).min(job.size));
     let count = cipher.count();
     let expected_blob = blob_len(job.size);
     let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
+    let mut writeback = Writeback::default();
     // Ranged reads in flight, oldest first, with how many chunks each still owes.
     let mut reads: VecDeque<(Replies, u64)> = VecDeque::with_capacity(WINDOW / GET_CHUNKS as usize);
     let mut next = first;
@@ -99,15 +108,19 @@ pub async fn fetch(link: &RelayLink, job: &Job, progress: &dyn Progress, fetched
             Response::Error(code) => return Err(FileError::Refused(code)),
             _ => return Err(FileError::Protocol),
         };
-        digest.update(&data);
+        // A copy for the digest thread; this one is opened in place.
+        digest.update(data.clone())?;
         let mut segment = data;
         cipher.open(done, &mut segment)?;
         out.write_all(&segment).map_err(FileError::io("writing the download file"))?;
         done += 1;
+        if done % WRITEBACK_SEGMENTS == 0 {
+            writeback.start(&mut out)?;
+        }
         *fetched += 1;
         progress.set((done * SEGMENT_PLAIN as u64).min(job.size));
     }
-    if digest.finish() != job.digest {
+    if digest.finish()? != job.digest {
         return Err(FileError::DigestMismatch);
     }
     let file =
@@ -116,9 +129,30 @@ pub async fn fetch(link: &RelayLink, job: &Job, progress: &dyn Progress, fetched
     Ok(())
 }
 
-/// The first segment still to fetch, and the digest of the segments before it. The
+/// Writes the download file back to disk on a blocking thread now and then, one at a
+/// time, without waiting for it.
+#[derive(Default)]
+struct Writeback(Option<tokio::task::JoinHandle<()>>);
+
+impl Writeback {
+    /// Hands what is written so far to the file, and starts syncing it unless the last
+    /// sync is still running. A failed sync is left for the final one to meet.
+    fn start(&mut self, out: &mut BufWriter<File>) -> Result<(), FileError> {
+        if self.0.as_ref().is_some_and(|task| !task.is_finished()) {
+            return Ok(());
+        }
+        out.flush().map_err(FileError::io("writing the download file"))?;
+        let file = out.get_ref().try_clone().map_err(FileError::io("writing the download file"))?;
+        self.0 = Some(tokio::task::spawn_blocking(move || {
+            let _ = file.sync_data();
+        }));
+        Ok(())
+    }
+}
+
+/// The first segment still to fetch, the segments before it added to `digest`. The
 /// temporary file is cut back to whole segments.
-fn resume_point(file: &mut File, cipher: &SegmentCipher, size: u64) -> Result<(u64, BlobDigest), FileError> {
+fn resume_point(file: &mut File, cipher: &SegmentCipher, size: u64, digest: &mut Hasher) -> Result<u64, FileError> {
     let have = file.metadata().map_err(FileError::io("reading the download file"))?.len();
     let whole = (have / SEGMENT_PLAIN as u64).min(cipher.count());
     // Keep only segments that end inside the file; the one holding the file's end is
@@ -127,17 +161,16 @@ fn resume_point(file: &mut File, cipher: &SegmentCipher, size: u64) -> Result<(u
     let keep_bytes = keep * SEGMENT_PLAIN as u64;
     file.set_len(keep_bytes).map_err(FileError::io("resuming the download file"))?;
     file.seek(SeekFrom::Start(0)).map_err(FileError::io("resuming the download file"))?;
-    let mut digest = BlobDigest::default();
     let mut reader = std::io::BufReader::with_capacity(WRITE_BUFFER, &mut *file);
     let mut buf = vec![0u8; SEGMENT_PLAIN];
     for index in 0..keep {
         let file_bytes = buf.get_mut(..cipher.file_bytes_in(index)).ok_or(FileError::Crypto)?;
         reader.read_exact(file_bytes).map_err(FileError::io("resuming the download file"))?;
-        digest.update(&cipher.seal(index, file_bytes).map_err(|_| FileError::Crypto)?);
+        digest.update(cipher.seal(index, file_bytes).map_err(|_| FileError::Crypto)?)?;
     }
     drop(reader);
     file.seek(SeekFrom::Start(keep_bytes)).map_err(FileError::io("resuming the download file"))?;
-    Ok((keep, digest))
+    Ok(keep)
 }
 
 /// Gives the checked temporary file its final name in `dir`: the sanitized `wanted`

@@ -2,6 +2,7 @@
 //! fetched, checked and saved by the recipient.
 //!
 //! - [`format`]: the blob format (STREAM over XChaCha20-Poly1305, Padmé, SHA-256 digest).
+//! - [`hasher`]: the digest, computed on its own thread beside the encryption.
 //! - [`upload`]: sending a file's segments to a relay with several chunks in flight,
 //!   resuming where the relay says it stopped.
 //! - [`download`]: fetching, checking and decrypting into a temporary file, resuming by
@@ -16,6 +17,7 @@
 
 pub mod download;
 pub mod format;
+pub mod hasher;
 pub mod names;
 pub mod upload;
 

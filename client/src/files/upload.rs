@@ -1,7 +1,7 @@
 //! Sending a file's encrypted segments to a relay.
 //!
 //! Segments are produced in order from the file (read through a buffer, never whole),
-//! sealed, hashed into the blob digest once each, and put with up to [`WINDOW`] chunks
+//! sealed, hashed into the blob digest once each (on the digest thread, [`super::hasher`]), and put with up to [`WINDOW`] chunks
 //! in flight on the link, one put in [`ANSWER_EVERY`] asking for an answer. An attempt ends at the first failure; the caller asks the
 //! relay how much it holds (`BlobStatus`) and calls [`Upload::run`] again from there.
 //! Sealing is deterministic by position, so a resent segment is byte-identical.
@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use sotto_proto::{BlobReadId, BlobWriteId, Chunk, Request, Response};
 
-use super::format::{BlobDigest, FileKey, SEGMENT_CIPHER, SEGMENT_PLAIN, SegmentCipher};
+use super::format::{FileKey, SEGMENT_CIPHER, SEGMENT_PLAIN, SegmentCipher};
+use super::hasher::Hasher;
 use super::{ANSWER_EVERY, FileError, Progress, WINDOW};
 use crate::relay::{RelayLink, Replies};
 
@@ -34,7 +35,8 @@ pub struct Upload {
     reader: BufReader<File>,
     /// Where the reader stands in the file.
     pos: u64,
-    digest: BlobDigest,
+    /// The blob digest, hashed on its own thread; taken by [`Self::digest`].
+    digest: Option<Hasher>,
     /// Segments hashed into the digest so far (always a prefix of the stream).
     hashed: u64,
     /// The file bytes of one segment, reused.
@@ -43,18 +45,24 @@ pub struct Upload {
 
 impl Upload {
     /// An upload of `file` (of `size` bytes) under `key` into the blob `write_id`.
-    pub fn new(file: File, size: u64, key: &FileKey, write_id: BlobWriteId, read_id: BlobReadId) -> Self {
-        Self {
+    pub fn new(
+        file: File,
+        size: u64,
+        key: &FileKey,
+        write_id: BlobWriteId,
+        read_id: BlobReadId,
+    ) -> Result<Self, FileError> {
+        Ok(Self {
             write_id,
             read_id,
             size,
             cipher: SegmentCipher::new(key, size),
             reader: BufReader::with_capacity(READ_BUFFER, file),
             pos: 0,
-            digest: BlobDigest::default(),
+            digest: Some(Hasher::start()?),
             hashed: 0,
             read_buf: vec![0; SEGMENT_PLAIN],
-        }
+        })
     }
 
     /// Puts every segment from the relay's `received` offset on. Returns once the relay
@@ -110,12 +118,12 @@ impl Upload {
         Ok(())
     }
 
-    /// The blob's digest, once every segment has been produced.
-    pub fn digest(&self) -> Result<[u8; 32], FileError> {
+    /// The blob's digest, once every segment has been produced. Asked once.
+    pub fn digest(&mut self) -> Result<[u8; 32], FileError> {
         if self.hashed != self.cipher.count() {
             return Err(FileError::Protocol);
         }
-        Ok(self.digest.clone().finish())
+        self.digest.take().ok_or(FileError::Protocol)?.finish()
     }
 
     /// File bytes covered by `blob_bytes` of the blob, for progress.
@@ -142,7 +150,8 @@ impl Upload {
         self.pos += from_file as u64;
         let buf = self.cipher.seal(index, file_bytes).map_err(|_| FileError::Crypto)?;
         if index == self.hashed {
-            self.digest.update(&buf);
+            // A copy for the digest thread (a copy costs a fraction of hashing in line).
+            self.digest.as_mut().ok_or(FileError::Protocol)?.update(buf.clone())?;
             self.hashed += 1;
         }
         Ok(buf)

@@ -16,12 +16,18 @@
 //! from what the relay reports, and a crash can only shorten the file). The last chunk
 //! syncs the file and its directory entry before the record that says "complete" is
 //! written, so a complete record never outlives its bytes in a crash; the client's
-//! digest check catches anything else.
+//! digest check catches anything else. While a blob arrives, its file is written back to
+//! disk in the background every [`WRITEBACK_CHUNKS`] chunks, so the last chunk's sync
+//! waits for a few megabytes, not for the whole file (a 1 GiB blob would otherwise hold
+//! its sender's final answer for as long as the disk takes to write a gigabyte, and
+//! gigabytes of dirty pages would pile up on a busy relay).
 
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sotto_proto::limits::BLOB_CHUNK_SIZE;
 use sotto_proto::{BlobWriteId, Chunk};
@@ -37,6 +43,14 @@ const FILE_MODE: u32 = 0o600;
 /// transfers of one moment; the least recently used is closed first.
 const OPEN_BLOB_FILES: usize = 8;
 
+/// Chunks between background write-backs of a blob file being uploaded (512 × 16 KiB,
+/// about 8 MiB).
+pub(super) const WRITEBACK_CHUNKS: u64 = 512;
+
+/// Background write-backs running at once, across all blobs. One more is skipped, not
+/// queued: the next span starts it, and the last chunk's sync covers everything anyway.
+const MAX_WRITEBACKS: usize = 2;
+
 /// Where a store keeps its chunks.
 pub(crate) enum Chunks {
     /// As values in the key-value map (the in-memory engine).
@@ -49,7 +63,9 @@ pub(crate) enum Chunks {
 pub(crate) struct BlobFiles {
     dir: PathBuf,
     /// Most recently used last.
-    open: std::sync::Mutex<Vec<(BlobWriteId, std::sync::Arc<File>)>>,
+    open: std::sync::Mutex<Vec<(BlobWriteId, Arc<File>)>>,
+    /// Background write-backs running now.
+    writebacks: Arc<AtomicUsize>,
 }
 
 impl BlobFiles {
@@ -58,7 +74,7 @@ impl BlobFiles {
     }
 
     /// The blob's file, opened (and created if `create`) unless it is open already.
-    fn file(&self, write_id: &BlobWriteId, create: bool) -> std::io::Result<std::sync::Arc<File>> {
+    fn file(&self, write_id: &BlobWriteId, create: bool) -> std::io::Result<Arc<File>> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(i) = open.iter().position(|(w, _)| w == write_id) {
             let entry = open.remove(i);
@@ -66,7 +82,7 @@ impl BlobFiles {
             open.push(entry);
             return Ok(file);
         }
-        let file = std::sync::Arc::new(
+        let file = Arc::new(
             OpenOptions::new()
                 .read(true)
                 .write(true)
@@ -96,7 +112,11 @@ impl Chunks {
             .mode(0o700)
             .create(dir)
             .map_err(io("creating the blob directory"))?;
-        Ok(Self::Files(BlobFiles { dir: dir.to_path_buf(), open: std::sync::Mutex::default() }))
+        Ok(Self::Files(BlobFiles {
+            dir: dir.to_path_buf(),
+            open: std::sync::Mutex::default(),
+            writebacks: Arc::default(),
+        }))
     }
 }
 
@@ -132,6 +152,21 @@ impl<K: Kv> KvStore<K> {
         })
         .await;
         synced.map_err(|_| StoreError::Engine("blob sync task failed".into()))?
+    }
+
+    /// Starts writing a blob's file back to disk on a blocking thread, without waiting
+    /// (see the module docs). Does nothing for chunks in the map, outside a runtime, or
+    /// when [`MAX_WRITEBACKS`] are running; a failure is left for the final sync to meet.
+    pub(super) fn start_writeback(&self, write_id: &BlobWriteId) {
+        let Chunks::Files(files) = self.chunks() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let running = Running::enter(&files.writebacks, MAX_WRITEBACKS);
+        let Some(running) = running else { return };
+        let Ok(file) = files.file(write_id, false) else { return };
+        runtime.spawn_blocking(move || {
+            let _ = file.sync_data();
+            drop(running);
+        });
     }
 
     /// Chunk `index` of a blob, `len` bytes long.
@@ -220,5 +255,22 @@ fn missing_is_corrupt(e: std::io::Error) -> StoreError {
     match e.kind() {
         ErrorKind::NotFound | ErrorKind::UnexpectedEof => StoreError::Corrupt,
         _ => io("reading a blob file")(e),
+    }
+}
+
+/// One of a limited number of running tasks; leaving (on drop) frees its place.
+struct Running(Arc<AtomicUsize>);
+
+impl Running {
+    /// A place among at most `max`, if one is free.
+    fn enter(count: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
+        let taken = count.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1));
+        taken.ok().map(|_| Self(count.clone()))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -437,6 +437,8 @@ impl<K: Kv> Store for KvStore<K> {
         let complete = progress.received == progress.size;
         if complete {
             self.sync_chunks(&write_id).await?;
+        } else if (progress.received / BLOB_CHUNK_SIZE as u64) % super::chunks::WRITEBACK_CHUNKS == 0 {
+            self.start_writeback(&write_id);
         }
         if let Some(record) = pending.record {
             let _g = self.lock(&write_id.0);
