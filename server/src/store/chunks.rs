@@ -274,3 +274,20 @@ impl Drop for Running {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_most_the_limit_run_and_leaving_frees_a_place() {
+        let count = Arc::new(AtomicUsize::new(0));
+        let first = Running::enter(&count, 2);
+        let second = Running::enter(&count, 2);
+        assert!(first.is_some() && second.is_some());
+        assert!(Running::enter(&count, 2).is_none());
+        drop(first);
+        assert!(Running::enter(&count, 2).is_some());
+        assert_eq!(count.load(Ordering::Acquire), 1);
+    }
+}
