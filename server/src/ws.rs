@@ -15,6 +15,8 @@
 //! Reading is cancellation-safe (the connection loop reads inside `select!`): all progress
 //! lives in [`WsConn`], and each `read` either completes or consumes nothing.
 
+use std::io::IoSlice;
+
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The longest payload accepted: two cells. A payload of more than one cell and at most
@@ -137,10 +139,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
         }
     }
 
-    /// Writes `payload` as one binary frame, in one write so that it leaves in one TLS
-    /// record. It may wait in a buffer below TLS until [`Self::flush`].
+    /// Writes `payload` as one binary frame, header and payload in one vectored write so
+    /// that it leaves in one TLS record without being copied into a frame first. It may
+    /// wait in a buffer below TLS until [`Self::flush`].
     pub async fn send_binary(&mut self, payload: &[u8]) -> std::io::Result<()> {
-        self.stream.write_all(&encode_frame(OP_BINARY, payload)).await
+        let (header, header_len) = frame_header(OP_BINARY, payload.len());
+        let total = header_len + payload.len();
+        let mut written = 0;
+        while written < total {
+            let n = if written < header_len {
+                let parts = [IoSlice::new(&header[written..header_len]), IoSlice::new(payload)];
+                self.stream.write_vectored(&parts).await?
+            } else {
+                self.stream.write(&payload[written - header_len..]).await?
+            };
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            written += n;
+        }
+        Ok(())
     }
 
     /// Sends whatever frames wait in buffers.
@@ -231,21 +249,33 @@ fn unmask(buf: &mut [u8], mask: [u8; 4]) {
 
 /// A server frame (unmasked, final) of `opcode` carrying `payload`.
 fn encode_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mut frame = Vec::with_capacity(payload.len() + 10);
-    frame.push(0x80 | opcode);
-    match payload.len() {
-        n @ 0..=125 => frame.push(n as u8),
-        n @ 126..=0xFFFF => {
-            frame.push(126);
-            frame.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            frame.push(127);
-            frame.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
+    let (header, header_len) = frame_header(opcode, payload.len());
+    let mut frame = Vec::with_capacity(header_len + payload.len());
+    frame.extend_from_slice(&header[..header_len]);
     frame.extend_from_slice(payload);
     frame
+}
+
+/// The header of a final, unmasked frame of `len` bytes, and how long it is.
+fn frame_header(opcode: u8, len: usize) -> ([u8; 10], usize) {
+    let mut header = [0u8; 10];
+    header[0] = 0x80 | opcode;
+    match len {
+        n @ 0..=125 => {
+            header[1] = n as u8;
+            (header, 2)
+        }
+        n @ 126..=0xFFFF => {
+            header[1] = 126;
+            header[2..4].copy_from_slice(&(n as u16).to_be_bytes());
+            (header, 4)
+        }
+        n => {
+            header[1] = 127;
+            header[2..10].copy_from_slice(&(n as u64).to_be_bytes());
+            (header, 10)
+        }
+    }
 }
 
 #[cfg(test)]

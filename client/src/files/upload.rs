@@ -93,14 +93,21 @@ impl Upload {
                 let segment = self.segment(next)?;
                 let len = segment.len() as u64;
                 let data = Chunk::new(segment).map_err(|_| FileError::Crypto)?;
+                let first_time = next == self.hashed;
+                let index = next;
                 next += 1;
                 let answer = next % ANSWER_EVERY == 0 || next == count;
                 let put = Request::BlobPut { write_id: self.write_id, offset, answer, data };
                 offset += len;
-                if answer {
+                let sent = if answer {
+                    let hashed = if first_time { Some(put.clone()) } else { None };
                     answers.push_back((link.request_many(put, 1).await?, next, offset));
+                    hashed
                 } else {
-                    link.send_unanswered(put).await?;
+                    Some(link.send_unanswered(put).await?)
+                };
+                if first_time && let Some(Request::BlobPut { data, .. }) = sent {
+                    self.hash(index, data.into_inner())?;
                 }
             }
             let Some((mut replies, end, end_offset)) = answers.pop_front() else { break };
@@ -131,7 +138,7 @@ impl Upload {
         (blob_bytes / SEGMENT_CIPHER as u64 * SEGMENT_PLAIN as u64).min(self.size)
     }
 
-    /// Reads, pads and seals segment `index`; hashes it if it is the next one unhashed.
+    /// Reads, pads and seals segment `index`.
     fn segment(&mut self, index: u64) -> Result<Vec<u8>, FileError> {
         let start = index * SEGMENT_PLAIN as u64;
         let from_file = self.cipher.file_bytes_in(index);
@@ -148,12 +155,17 @@ impl Upload {
             _ => FileError::Io { what: "reading the file", source: e },
         })?;
         self.pos += from_file as u64;
-        let buf = self.cipher.seal(index, file_bytes).map_err(|_| FileError::Crypto)?;
-        if index == self.hashed {
-            // A copy for the digest thread (a copy costs a fraction of hashing in line).
-            self.digest.as_mut().ok_or(FileError::Protocol)?.update(buf.clone())?;
-            self.hashed += 1;
+        self.cipher.seal(index, file_bytes).map_err(|_| FileError::Crypto)
+    }
+
+    /// Adds segment `index` to the digest if it is the next one never hashed (a segment
+    /// sent again after a failure was hashed the first time).
+    fn hash(&mut self, index: u64, segment: Vec<u8>) -> Result<(), FileError> {
+        if index != self.hashed {
+            return Ok(());
         }
-        Ok(buf)
+        self.digest.as_mut().ok_or(FileError::Protocol)?.update(segment)?;
+        self.hashed += 1;
+        Ok(())
     }
 }

@@ -239,11 +239,12 @@ impl RelayLink {
 
     /// Sends a request the relay answers only if it refuses it (a `BlobPut` not asking
     /// for an answer). Such a refusal arrives as [`Event::Unmatched`]; a caller learns of
-    /// it from a later request that does get an answer.
-    pub async fn send_unanswered(&self, request: Request) -> Result<(), LinkError> {
-        let corr = self.fresh_corr();
-        let cell = ClientFrame { corr, request }.to_cell();
-        self.out.send(cell).await.map_err(|_| LinkError::Closed)
+    /// it from a later request that does get an answer. Gives the request back once its
+    /// cell is queued, so what it carried can be used again without a copy.
+    pub async fn send_unanswered(&self, request: Request) -> Result<Request, LinkError> {
+        let frame = ClientFrame { corr: self.fresh_corr(), request };
+        self.out.send(frame.to_cell()).await.map_err(|_| LinkError::Closed)?;
+        Ok(frame.request)
     }
 
     /// A correlation id not in use: ids go round, skipping the keepalive's.
