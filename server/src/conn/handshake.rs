@@ -8,12 +8,13 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufStream, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
+use super::coalesce::Coalesced;
 use crate::ws::WsConn;
 
 /// The HTTP path of the WebSocket endpoint.
@@ -35,17 +36,13 @@ Connection: close\r\n\
 
 /// The stream a WebSocket runs on: the TLS stream, with the request head already read
 /// replayed in front of it.
-pub(crate) type Stream = Replay<TlsStream<BufStream<TcpStream>>>;
-
-/// Socket reads and writes below TLS are buffered: rustls asks the socket for 4 KiB at a
-/// time, and a run of cells (a ranged blob read, a refill of deliveries) leaves in a few
-/// large writes instead of one system call per cell. Records stay one per cell: TLS
-/// makes them before the buffer. The buffers are touched only as far as they are used.
-const SOCKET_BUFFER: usize = 64 * 1024;
+pub(crate) type Stream = Replay<TlsStream<Coalesced<TcpStream>>>;
 
 /// Completes TLS and the WebSocket upgrade. Errors carry nothing: the caller only counts.
 pub(crate) async fn accept(tcp: TcpStream, tls: TlsAcceptor) -> Result<super::Ws, ()> {
-    let tcp = BufStream::with_capacity(SOCKET_BUFFER, SOCKET_BUFFER, tcp);
+    // Below TLS, reads ahead and gathers writes (records stay one per cell: TLS makes
+    // them above), holding no memory while the connection is idle.
+    let tcp = Coalesced::new(tcp);
     let mut stream = tls.accept(tcp).await.map_err(drop)?;
     // rustls takes a whole cell's frame in every write, so it always makes one record of
     // it: with a limit, a write meeting a part-full buffer (a slow reader) would be cut
@@ -77,7 +74,7 @@ struct Upgrade {
 
 /// Reads up to the end of the request head (`\r\n\r\n`), at most [`MAX_REQUEST_HEAD`]
 /// bytes. Bytes after the head (a client may send its first frame early) are kept.
-async fn read_head(stream: &mut TlsStream<BufStream<TcpStream>>) -> Result<Vec<u8>, ()> {
+async fn read_head(stream: &mut TlsStream<Coalesced<TcpStream>>) -> Result<Vec<u8>, ()> {
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
     loop {

@@ -2,6 +2,7 @@
 //! sends finishing on disk, the idle timer and shutdown.
 //!
 //! - [`handshake`]: TLS 1.3 and the WebSocket upgrade, within the handshake time-out.
+//! - `coalesce`: read-ahead and write coalescing below TLS, with no memory held while idle.
 //! - [`mailbox`]: create, secure, subscribe, ack, delete, and pushing deliveries.
 //! - [`send`]: queueing envelopes.
 //! - [`blob`]: blob upload and download.
@@ -11,6 +12,7 @@
 //! batches their syncs.
 
 mod blob;
+mod coalesce;
 pub(crate) mod handshake;
 mod mailbox;
 mod send;
