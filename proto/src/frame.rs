@@ -272,6 +272,20 @@ impl Request {
     }
 }
 
+/// A frame body written by `encode`.
+fn body_of(encode: impl FnOnce(&mut Writer)) -> Vec<u8> {
+    let mut w = Writer::new();
+    encode(&mut w);
+    w.into_inner()
+}
+
+/// A cell around the frame body written by `encode`, built in place.
+fn cell_of(encode: impl FnOnce(&mut Writer)) -> Vec<u8> {
+    let mut w = cell::writer();
+    encode(&mut w);
+    cell::finish(w)
+}
+
 fn read_chunk(r: &mut Reader<'_>) -> Result<Chunk, DecodeError> {
     let len = usize::from(r.u16()?);
     Chunk::new(r.take(len)?.to_vec())
@@ -280,16 +294,12 @@ fn read_chunk(r: &mut Reader<'_>) -> Result<Chunk, DecodeError> {
 impl ClientFrame {
     /// The frame's body, before it is wrapped into a cell.
     pub fn encode_body(&self) -> Vec<u8> {
-        let mut w = Writer::new();
-        self.encode_into(&mut w);
-        w.into_inner()
+        body_of(|w| self.encode_into(w))
     }
 
     /// The frame as one cell, ready for the wire.
     pub fn to_cell(&self) -> Vec<u8> {
-        let mut w = cell::writer();
-        self.encode_into(&mut w);
-        cell::finish(w)
+        cell_of(|w| self.encode_into(w))
     }
 
     fn encode_into(&self, w: &mut Writer) {
@@ -316,16 +326,12 @@ impl ClientFrame {
 impl ServerFrame {
     /// The frame's body, before it is wrapped into a cell.
     pub fn encode_body(&self) -> Vec<u8> {
-        let mut w = Writer::new();
-        self.encode_into(&mut w);
-        w.into_inner()
+        body_of(|w| self.encode_into(w))
     }
 
     /// The frame as one cell, ready for the wire.
     pub fn to_cell(&self) -> Vec<u8> {
-        let mut w = cell::writer();
-        self.encode_into(&mut w);
-        cell::finish(w)
+        cell_of(|w| self.encode_into(w))
     }
 
     fn encode_into(&self, w: &mut Writer) {
