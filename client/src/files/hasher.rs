@@ -46,7 +46,9 @@ impl Hasher {
         Ok(Self { tx: Some(tx), thread: Some(thread), batch: Vec::with_capacity(BATCH) })
     }
 
-    /// Adds the next encrypted segment. Waits only if [`QUEUE`] batches are waiting.
+    /// Adds the next encrypted segment. Blocks the caller only when [`QUEUE`] batches are
+    /// waiting, that is when hashing is the slower side: the wait is the back-pressure
+    /// that keeps memory bounded.
     pub fn update(&mut self, segment: Vec<u8>) -> Result<(), FileError> {
         self.batch.push(segment);
         if self.batch.len() < BATCH {

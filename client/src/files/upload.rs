@@ -1,10 +1,12 @@
 //! Sending a file's encrypted segments to a relay.
 //!
 //! Segments are produced in order from the file (read through a buffer, never whole),
-//! sealed, hashed into the blob digest once each (on the digest thread, [`super::hasher`]), and put with up to [`WINDOW`] chunks
-//! in flight on the link, one put in [`ANSWER_EVERY`] asking for an answer. An attempt ends at the first failure; the caller asks the
-//! relay how much it holds (`BlobStatus`) and calls [`Upload::run`] again from there.
-//! Sealing is deterministic by position, so a resent segment is byte-identical.
+//! sealed, hashed into the blob digest once each (on the digest thread,
+//! [`super::hasher`]), and put with up to [`WINDOW`] chunks in flight on the link, one put
+//! in [`ANSWER_EVERY`] asking for an answer. An attempt ends at the first failure; the
+//! caller asks the relay how much it holds (`BlobStatus`) and calls [`Upload::run`] again
+//! from there. Sealing is deterministic by position, so a resent segment is
+//! byte-identical.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -99,14 +101,16 @@ impl Upload {
                 let answer = next % ANSWER_EVERY == 0 || next == count;
                 let put = Request::BlobPut { write_id: self.write_id, offset, answer, data };
                 offset += len;
-                let sent = if answer {
-                    let hashed = if first_time { Some(put.clone()) } else { None };
+                // The digest takes the chunk after it is queued: an unanswered put comes
+                // back from the link, an answered one (one in 32) is copied.
+                let for_digest = if answer {
+                    let copy = first_time.then(|| put.clone());
                     answers.push_back((link.request_many(put, 1).await?, next, offset));
-                    hashed
+                    copy
                 } else {
                     Some(link.send_unanswered(put).await?)
                 };
-                if first_time && let Some(Request::BlobPut { data, .. }) = sent {
+                if let Some(Request::BlobPut { data, .. }) = for_digest {
                     self.hash(index, data.into_inner())?;
                 }
             }
