@@ -17,7 +17,7 @@ use rustls::pki_types::ServerName;
 use sotto_proto::{ClientFrame, Host, Nonce, Push, RelayAddress, Request, Response, ServerFrame, Signature};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use tokio_rustls::TlsConnector;
@@ -81,17 +81,16 @@ pub enum Event {
     Unmatched { corr: u32, response: Response },
 }
 
-/// Who waits for the responses to a correlation id.
-enum Waiter {
-    /// One response.
-    One(oneshot::Sender<Response>),
-    /// Up to `left` more responses; an error ends them. The channel has room for all.
-    Many { tx: mpsc::Sender<Response>, left: usize },
+/// Who waits for the responses to a correlation id: up to `left` more of them, an error
+/// ending them early. The channel has room for all.
+struct Waiter {
+    tx: mpsc::Sender<Response>,
+    left: usize,
 }
 
 type Pending = Arc<Mutex<HashMap<u32, Waiter>>>;
 
-/// The responses to one request answered several times ([`RelayLink::request_many`]).
+/// The responses to one request ([`RelayLink::request_many`]).
 /// Dropping it stops waiting: later responses to it are passed on as unmatched.
 pub struct Replies {
     corr: u32,
@@ -206,29 +205,16 @@ impl RelayLink {
 
     /// Sends a request and waits for its response (which may be [`Response::Error`]).
     pub async fn request(&self, request: Request) -> Result<Response, LinkError> {
-        let corr = self.fresh_corr();
-        let (tx, rx) = oneshot::channel();
-        self.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(corr, Waiter::One(tx));
-        let cell = ClientFrame { corr, request }.to_cell();
-        if self.out.send(cell).await.is_err() {
-            return Err(LinkError::Closed);
-        }
-        match timeout(REQUEST_TIMEOUT, rx).await {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(_)) => Err(LinkError::Closed),
-            Err(_) => {
-                self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&corr);
-                Err(LinkError::Timeout)
-            }
-        }
+        self.request_many(request, 1).await?.next().await
     }
 
-    /// Sends a request answered by up to `count` responses (a ranged `BlobGet`), read
-    /// from the returned [`Replies`]. An error response is the last.
+    /// Sends a request answered by up to `count` responses (a ranged `BlobGet`; 1 for
+    /// any other), read from the returned [`Replies`]. An error response is the last.
+    /// The cell is queued before this returns, so requests go out in call order.
     pub async fn request_many(&self, request: Request, count: usize) -> Result<Replies, LinkError> {
         let corr = self.fresh_corr();
         let (tx, rx) = mpsc::channel(count.max(1));
-        self.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(corr, Waiter::Many { tx, left: count.max(1) });
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(corr, Waiter { tx, left: count.max(1) });
         let replies = Replies { corr, rx, pending: self.pending.clone() };
         let cell = ClientFrame { corr, request }.to_cell();
         if self.out.send(cell).await.is_err() {
@@ -397,22 +383,13 @@ async fn read_cells<S>(
 fn hand_over(pending: &Pending, corr: u32, response: Response) -> Option<Response> {
     let mut pending = pending.lock().unwrap_or_else(|p| p.into_inner());
     let Some(waiter) = pending.get_mut(&corr) else { return Some(response) };
-    match waiter {
-        Waiter::One(_) => {
-            if let Some(Waiter::One(tx)) = pending.remove(&corr) {
-                let _ = tx.send(response);
-            }
-        }
-        Waiter::Many { tx, left } => {
-            let last = *left <= 1 || matches!(response, Response::Error(_));
-            *left = left.saturating_sub(1);
-            // The channel holds every expected response, so this never waits or fails
-            // for want of room; a dropped receiver removed its entry already.
-            let _ = tx.try_send(response);
-            if last {
-                pending.remove(&corr);
-            }
-        }
+    let last = waiter.left <= 1 || matches!(response, Response::Error(_));
+    waiter.left = waiter.left.saturating_sub(1);
+    // The channel holds every expected response, so this never waits or fails for want
+    // of room; a dropped receiver removed its entry already.
+    let _ = waiter.tx.try_send(response);
+    if last {
+        pending.remove(&corr);
     }
     None
 }

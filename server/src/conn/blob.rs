@@ -1,11 +1,10 @@
 //! Blob commands: create, upload chunk by chunk (resumable), and download.
 
-use rand::RngCore;
-use sotto_proto::{BlobReadId, BlobWriteId, Chunk, ErrorCode, Response};
-
 use std::time::Instant;
 
+use rand::RngCore;
 use sotto_proto::limits::BLOB_CHUNK_SIZE;
+use sotto_proto::{BlobReadId, BlobWriteId, Chunk, ErrorCode, Response};
 
 use super::{Closed, Connection, Ws, store_error};
 use crate::metrics::Metrics;

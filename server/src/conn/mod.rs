@@ -297,6 +297,10 @@ impl<S: Store> Connection<S> {
     /// Sends the cells written so far. A peer that stops reading for the idle time-out
     /// is dropped.
     pub(super) async fn flush(&mut self, ws: &mut Ws) -> Result<(), Closed> {
+        if self.unflushed == 0 {
+            // Only cells are written unflushed; nothing waits.
+            return Ok(());
+        }
         self.unflushed = 0;
         match timeout(self.shared.limits.idle_timeout, ws.flush()).await {
             Ok(Ok(())) => Ok(()),
